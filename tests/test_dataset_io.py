@@ -1,0 +1,32 @@
+import pytest
+from datasets import Dataset, DatasetDict
+
+from codepref.dataset_io import read_dataset, write_dataset
+from codepref.errors import DataError
+
+ROWS = [{"task_id": "a", "tests": ["assert 1"], "m": [[0, 1]]}, {"task_id": "b", "tests": [], "m": []}]
+
+
+@pytest.mark.parametrize("name", ["out", "out.jsonl", "out.parquet"])
+def test_round_trip(tmp_path, name):
+    ds = Dataset.from_list(ROWS)
+    path = write_dataset(ds, tmp_path / "sub" / name)
+    back = read_dataset(path)
+    assert back.to_list() == ROWS
+    write_dataset(ds.select([0]), path)  # overwriting is atomic and complete
+    assert read_dataset(path).to_list() == ROWS[:1]
+    assert [p.name for p in path.parent.iterdir()] == [name]  # no temp files left behind
+
+
+def test_errors_and_splits(tmp_path):
+    with pytest.raises(DataError, match="no dataset at"):
+        read_dataset(tmp_path / "missing")
+    (tmp_path / "x.csvx").write_text("a")
+    with pytest.raises(DataError, match="unknown dataset file type"):
+        read_dataset(tmp_path / "x.csvx")
+    DatasetDict({"train": Dataset.from_list(ROWS), "test": Dataset.from_list(ROWS[:1])}).save_to_disk(
+        str(tmp_path / "dd")
+    )
+    with pytest.raises(DataError, match="choose one with split="):
+        read_dataset(tmp_path / "dd")
+    assert len(read_dataset(tmp_path / "dd", split="test")) == 1

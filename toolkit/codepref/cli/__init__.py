@@ -1,0 +1,161 @@
+"""``codepref`` command line: one subcommand per pipeline stage.
+
+Each stage's flags come from its config dataclass (the same class the Python API takes),
+so ``codepref sample IN OUT --n 8`` and ``--config sample.yaml`` mean exactly what
+``sample(ds, SampleConfig(n=8))`` means. The CLI only parses, calls the stage, shows
+progress and prints summaries; all work happens in the library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from rich.console import Console
+from rich.logging import RichHandler
+
+from .. import __version__, progress
+from ..config import field_help
+from ..errors import CodeprefError
+from .progress import RichReporter
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _config_parser(description: str, cls: type | None, positionals: list[tuple[str, str]]) -> ArgumentParser:
+    p = ArgumentParser(description=description)
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
+    for name, help_text in positionals:
+        p.add_argument(name, help=help_text)
+    if cls is not None:
+        p.add_class_arguments(cls, as_group=False)
+        helps = field_help(cls)
+        for action in p._actions:
+            if action.dest in helps and helps[action.dest]:
+                action.help = helps[action.dest]
+    return p
+
+
+def _build(cls: type, ns: Namespace) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(ns).items() if k in names})
+
+
+def _work_dir(out_path: str) -> Path:
+    p = Path(out_path)
+    return p.with_name(p.name + ".partial")
+
+
+# ---- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_problems(ns: Namespace) -> None:
+    from ..dataset_io import write_dataset
+    from ..problems import ProblemsConfig, load_problems
+
+    cfg = _build(ProblemsConfig, ns)
+    ds = load_problems(cfg)
+    write_dataset(ds, ns.output)
+    out.print(f"[green]wrote {len(ds)} problems from {cfg.source!r} to {ns.output}")
+
+
+def cmd_sample(ns: Namespace) -> None:
+    from ..dataset_io import read_dataset, write_dataset
+    from ..sampling import SampleConfig, sample
+
+    cfg = _build(SampleConfig, ns)
+    ds = read_dataset(ns.input)
+    work = _work_dir(ns.output)
+    result = sample(ds, cfg, work_dir=work)
+    write_dataset(result, ns.output)
+    shutil.rmtree(work, ignore_errors=True)
+    n = sum(len(s) for s in result["samples"]) if "samples" in result.column_names else 0
+    out.print(f"[green]wrote {len(result)} problems / {n} samples to {ns.output}")
+
+
+def cmd_show(ns: Namespace) -> None:
+    from ..dataset_io import read_dataset
+    from .show import render
+
+    render(read_dataset(ns.input), console=out, limit=ns.limit)
+
+
+def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[Namespace], None]]]:
+    from ..problems import ProblemsConfig
+
+    def sample_parser() -> ArgumentParser:
+        from ..sampling import SampleConfig
+
+        return _config_parser(
+            "Sample n completions per problem and extract programs (adds completions, samples).",
+            SampleConfig,
+            [("input", "problems dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")],
+        )
+
+    def show_parser() -> ArgumentParser:
+        p = _config_parser("Summarise a pipeline dataset.", None, [("input", "dataset path")])
+        p.add_argument("--limit", type=int, default=20, help="rows in the per-problem table")
+        return p
+
+    return {
+        "problems": (
+            "Load problems (HumanEval, MBPP, any dataset) into the problem schema.",
+            lambda: _config_parser(
+                "Load problems into the problem schema.", ProblemsConfig, [("output", "where to write the dataset")]
+            ),
+            cmd_problems,
+        ),
+        "sample": ("Sample completions and extract programs.", sample_parser, cmd_sample),
+        "show": ("Summarise a pipeline dataset.", show_parser, cmd_show),
+    }
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="codepref", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"codepref {__version__}")
+    parser.add_argument("--log_level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
+    sub = parser.add_subcommands(dest="command")
+    for name, (help_text, make, _) in _commands().items():
+        sub.add_subcommand(name, make(), help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except CodeprefError as e:  # raised by a config's __post_init__ during parsing
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    logging.basicConfig(
+        level=ns.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+    import datasets
+
+    datasets.disable_progress_bars()
+    name = ns.command
+    previous = progress.use_reporter(RichReporter(console))
+    try:
+        _commands()[name][2](ns[name])
+    except CodeprefError as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: finished shards are kept; run the same command again to resume")
+        return 130
+    finally:
+        progress.use_reporter(previous)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""``codepref show``: a rich summary of any pipeline dataset, whatever stages it went through."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from datasets import Dataset
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+OUTCOME_NAMES = {0: "pass", 1: "fail", 2: "error", 3: "timeout", 4: "syntax", 5: "killed"}
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _problem_table(ds: Dataset, limit: int) -> Table:
+    cols = set(ds.column_names)
+    table = Table(title=f"{len(ds)} problems", show_lines=False)
+    table.add_column("task_id", style="bold")
+    table.add_column("tests", justify="right")
+    if "samples" in cols:
+        table.add_column("samples", justify="right")
+        table.add_column("compile", justify="right")
+        table.add_column("mean chars", justify="right")
+    if "passed" in cols:
+        table.add_column("passed", justify="right")
+    if "gen_tests" in cols:
+        table.add_column("gen tests", justify="right")
+    for row in ds.select(range(min(limit, len(ds)))):
+        cells = [row["task_id"], str(len(row["tests"]) or len((row.get("io_tests") or {}).get("input", [])))]
+        if "samples" in cols:
+            samples: Sequence[str] = row["samples"]
+            ok = sum(_compiles(s) for s in samples)
+            mean = sum(map(len, samples)) / len(samples) if samples else 0
+            cells += [str(len(samples)), f"{ok}/{len(samples)}", f"{mean:.0f}"]
+        if "passed" in cols:
+            cells.append(f"{sum(row['passed'])}/{len(row['passed'])}")
+        if "gen_tests" in cols:
+            cells.append(str(len(row["gen_tests"])))
+        table.add_row(*cells)
+    return table
+
+
+def _totals(ds: Dataset) -> Table:
+    cols = set(ds.column_names)
+    t = Table(title="totals", show_header=False)
+    t.add_row("columns", ", ".join(ds.column_names))
+    t.add_row("problems", str(len(ds)))
+    if "samples" in cols:
+        samples = [s for row in ds["samples"] for s in row]
+        t.add_row("samples", str(len(samples)))
+        t.add_row("compile rate", f"{sum(map(_compiles, samples)) / max(1, len(samples)):.1%}")
+        t.add_row("empty samples", str(sum(1 for s in samples if not s.strip())))
+    if "passed" in cols:
+        passed = [p for row in ds["passed"] for p in row]
+        solved = sum(any(row) for row in ds["passed"])
+        t.add_row("passing samples", f"{sum(passed)}/{len(passed)} ({sum(passed) / max(1, len(passed)):.1%})")
+        t.add_row("problems solved", f"{solved}/{len(ds)}")
+    return t
+
+
+def render(ds: Dataset, *, console: Console, limit: int = 20, example: bool = True) -> None:
+    """Print the totals, a per-problem table and one example sample."""
+    console.print(_totals(ds))
+    console.print(_problem_table(ds, limit))
+    if example and "samples" in ds.column_names and len(ds):
+        row = ds[0]
+        for i, s in enumerate(row["samples"]):
+            if s.strip():
+                console.print(
+                    Panel(Group(Syntax(s, "python", line_numbers=False)), title=f"{row['task_id']} — sample {i}")
+                )
+                break
