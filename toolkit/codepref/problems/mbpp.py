@@ -58,7 +58,10 @@ FEW_SHOT = (
         ],
     ),
 )
-_TASK = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{tests}\n"
+_TASK = (
+    "You are an expert Python programmer, and here is your task: {text} "
+    "Your code should pass these tests:\n\n{tests}\n"
+)
 INSTRUCTION_TEMPLATE = (
     "{text}\nYour code should pass these tests:\n\n{tests}\n\nThe function must be named `{entry_point}`. "
     "Reply with the complete Python code in a single ```python code block."
