@@ -188,7 +188,9 @@ def export(ds: Dataset, cfg: ExportConfig | None = None) -> Dataset:
         prompt = b.prompt(row)
         if cfg.format == "kto":
             if b.dstc:  # DSTC: the concatenated chosen response is desirable, the rejected one not
-                labelled = [(t, label) for p in pairs for t, label in zip(_responses(b, row, p), (True, False))]
+                labelled = [
+                    (t, label) for p in pairs for t, label in zip(_responses(b, row, p), (True, False), strict=True)
+                ]
             else:  # each sample once: desirable if it is the chosen side of some pair
                 good = list(dict.fromkeys(p["chosen"] for p in pairs))
                 bad = [i for i in dict.fromkeys(p["rejected"] for p in pairs) if i not in set(good)]
