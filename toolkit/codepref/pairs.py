@@ -21,7 +21,9 @@ from typing import Literal
 import numpy as np
 from datasets import Dataset, List, Value
 
+from .config import config_to_dict
 from .errors import ConfigError, DataError
+from .provenance import get_provenance, with_provenance
 from .ranking import minimax, row_matrix, row_seed, self_validation
 
 Pair = tuple[int, int, str]
@@ -320,4 +322,6 @@ def build_pairs(ds: Dataset, cfg: PairsConfig | None = None) -> Dataset:
 
     out = ds.map(batch_fn, batched=True, batch_size=64, desc=None)
     out = out.cast_column("pairs", PAIRS_FEATURE)
-    return out.cast_column("minimax", MINIMAX_FEATURE) if cfg.policy == "dstc" else out
+    if cfg.policy == "dstc":
+        out = out.cast_column("minimax", MINIMAX_FEATURE)
+    return with_provenance(out, "pairs", config_to_dict(cfg), base=get_provenance(ds))

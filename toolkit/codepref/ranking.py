@@ -22,7 +22,9 @@ from typing import Literal
 import numpy as np
 from datasets import Dataset
 
+from .config import config_to_dict
 from .errors import ConfigError, DataError
+from .provenance import get_provenance, with_provenance
 
 PASS = 0
 METHODS = ("pass_count", "self_validation", "dual_agreement", "minimax")
@@ -208,4 +210,5 @@ def rank(ds: Dataset, cfg: RankConfig | None = None) -> Dataset:
             test_scores.append(t.tolist())
         return {"score": scores, "test_score": test_scores}
 
-    return ds.map(batch_fn, batched=True, batch_size=256, desc=None)
+    out = ds.map(batch_fn, batched=True, batch_size=256, desc=None)
+    return with_provenance(out, "rank", config_to_dict(cfg), base=get_provenance(ds))

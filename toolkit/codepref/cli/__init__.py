@@ -23,7 +23,7 @@ from rich.logging import RichHandler
 from .. import __version__, progress
 from ..config import field_help
 from ..errors import CodeprefError
-from .progress import RichReporter
+from .rich_progress import RichReporter
 
 console = Console(stderr=True)
 out = Console()
@@ -80,6 +80,28 @@ def cmd_sample(ns: Namespace) -> None:
     out.print(f"[green]wrote {len(result)} problems / {n} samples to {ns.output}")
 
 
+def _transform(stage: str, cls_path: tuple[str, str], fn_path: tuple[str, str]) -> Callable[[Namespace], None]:
+    """A command ``codepref STAGE IN OUT [flags]`` that applies one dataset transform."""
+
+    def run(ns: Namespace) -> None:
+        import importlib
+
+        from ..dataset_io import read_dataset, write_dataset
+
+        cls = getattr(importlib.import_module(cls_path[0], __package__), cls_path[1])
+        fn = getattr(importlib.import_module(fn_path[0], __package__), fn_path[1])
+        cfg = _build(cls, ns)
+        result = fn(read_dataset(ns.input), cfg)
+        write_dataset(result, ns.output)
+        out.print(f"[green]{stage}: wrote {len(result)} rows to {ns.output}")
+        if stage in ("pairs", "export"):
+            from .show import render_stats
+
+            render_stats(result, console=out)
+
+    return run
+
+
 def cmd_show(ns: Namespace) -> None:
     from ..dataset_io import read_dataset
     from .show import render
@@ -87,16 +109,44 @@ def cmd_show(ns: Namespace) -> None:
     render(read_dataset(ns.input), console=out, limit=ns.limit)
 
 
+def cmd_stats(ns: Namespace) -> None:
+    from ..dataset_io import read_dataset
+    from .show import render_stats
+
+    render_stats(read_dataset(ns.input), console=out, min_passing=ns.min_passing, min_failing=ns.min_failing)
+
+
+_IO = [("input", "input dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")]
+# name -> (help, config class (module, name), transform (module, name))
+_TRANSFORMS = {
+    "rank": (
+        "Score samples and tests: pass_count, self_validation (CodeDPO), minimax (DSTC), dual_agreement.",
+        ("..ranking", "RankConfig"),
+        ("..ranking", "rank"),
+    ),
+    "pairs": (
+        "Build preference pairs with one paper's policy (adds the pairs column).",
+        ("..pairs", "PairsConfig"),
+        ("..pairs", "build_pairs"),
+    ),
+    "export": (
+        "Flatten pairs into a TRL format: preference, reward, kto, sft or candidates.",
+        ("..export", "ExportConfig"),
+        ("..export", "export"),
+    ),
+}
+
+
 def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[Namespace], None]]]:
+    import importlib
+
     from ..problems import ProblemsConfig
 
     def sample_parser() -> ArgumentParser:
         from ..sampling import SampleConfig
 
         return _config_parser(
-            "Sample n completions per problem and extract programs (adds completions, samples).",
-            SampleConfig,
-            [("input", "problems dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")],
+            "Sample n completions per problem and extract programs (adds completions, samples).", SampleConfig, _IO
         )
 
     def show_parser() -> ArgumentParser:
@@ -104,7 +154,19 @@ def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[
         p.add_argument("--limit", type=int, default=20, help="rows in the per-problem table")
         return p
 
-    return {
+    def stats_parser() -> ArgumentParser:
+        p = _config_parser(
+            "Code-Optimise Table-1 statistics and pair counts per kind.", None, [("input", "dataset path")]
+        )
+        p.add_argument("--min_passing", type=int, default=2, help="filter: minimum passing samples")
+        p.add_argument("--min_failing", type=int, default=1, help="filter: minimum failing samples")
+        return p
+
+    def transform_parser(name: str) -> Callable[[], ArgumentParser]:
+        help_text, (mod, cls), _ = _TRANSFORMS[name]
+        return lambda: _config_parser(help_text, getattr(importlib.import_module(mod, __package__), cls), _IO)
+
+    commands = {
         "problems": (
             "Load problems (HumanEval, MBPP, any dataset) into the problem schema.",
             lambda: _config_parser(
@@ -113,8 +175,12 @@ def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[
             cmd_problems,
         ),
         "sample": ("Sample completions and extract programs.", sample_parser, cmd_sample),
-        "show": ("Summarise a pipeline dataset.", show_parser, cmd_show),
     }
+    for name, (help_text, cls_path, fn_path) in _TRANSFORMS.items():
+        commands[name] = (help_text, transform_parser(name), _transform(name, cls_path, fn_path))
+    commands["stats"] = ("Table-1-style statistics and pair counts.", stats_parser, cmd_stats)
+    commands["show"] = ("Summarise a pipeline dataset.", show_parser, cmd_show)
+    return commands
 
 
 def build_parser() -> ArgumentParser:

@@ -80,3 +80,38 @@ def render(ds: Dataset, *, console: Console, limit: int = 20, example: bool = Tr
                     Panel(Group(Syntax(s, "python", line_numbers=False)), title=f"{row['task_id']} — sample {i}")
                 )
                 break
+
+
+def render_stats(ds: Dataset, *, console: Console, min_passing: int = 2, min_failing: int = 1) -> None:
+    """Code-Optimise Table-1-style numbers and pair counts per kind."""
+    from ..stats import dataset_stats
+
+    s = dataset_stats(ds, min_passing=min_passing, min_failing=min_failing)
+    t = Table(title="statistics (Code-Optimise Table 1 style)", show_header=False)
+    labels = {
+        "problems_total": "problems total",
+        "problems_kept": "problems kept",
+        "problems_ratio": "problems ratio",
+        "solutions_total": "solutions total",
+        "solutions_kept": "solutions kept",
+        "solutions_ratio": "solutions ratio",
+        "solutions_passing": "passing solutions",
+        "pass_rate": "pass rate",
+        "problems_solved": "problems solved",
+        "runtime_cov_mean": "runtime CoV (mean)",
+        "runtime_cov_max": "runtime CoV (max)",
+        "runtimes_measured": "runtimes measured",
+        "pairs_total": "pairs total",
+    }
+    for key, label in labels.items():
+        if key in s and s[key] is not None:
+            v = s[key]
+            t.add_row(
+                label,
+                f"{v:.1%}" if key.endswith(("ratio", "rate")) else f"{v:.4f}" if isinstance(v, float) else str(v),
+            )
+    for kind, count in s.get("pairs_per_kind", {}).items():
+        t.add_row(f"pairs: {kind}", str(count))
+    if "kind" in ds.column_names or "label" in ds.column_names:
+        t.add_row("rows", str(len(ds)))
+    console.print(t)

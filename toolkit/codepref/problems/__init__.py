@@ -67,13 +67,15 @@ class ProblemsConfig:
             "help": "Generic sources: schema column -> source column, e.g. {prompt: question, tests: test_list}"
         },
     )
-    task_ids: list[str] | None = field(
+    task_ids: list[int | str] | None = field(
         default=None,
         metadata={"help": "Keep only these problems, in this order (full ids like humaneval/7, or just 7)"},
     )
     limit: int | None = field(default=None, metadata={"help": "Keep only the first N problems"})
 
     def __post_init__(self) -> None:
+        if self.task_ids is not None:
+            self.task_ids = [str(t) for t in self.task_ids]
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be >= 1, got {self.limit}")
         if self.mapping is not None and self.source in NAMED_SOURCES:

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from datasets import Dataset
+
+from codepref.cli import main
+from codepref.dataset_io import read_dataset, write_dataset
+
+
+def test_problems_then_show(tmp_path, capsys):
+    out = tmp_path / "problems.jsonl"
+    assert main(["problems", str(out), "--source", "humaneval", "--task_ids", "[7, 22]"]) == 0
+    ds = read_dataset(out)
+    assert ds["task_id"] == ["humaneval/7", "humaneval/22"]
+    assert main(["show", str(out)]) == 0
+    assert "humaneval/22" in capsys.readouterr().out
+
+
+def test_config_file_and_flags_share_one_definition(tmp_path):
+    cfg = tmp_path / "problems.yaml"
+    cfg.write_text("source: humaneval\nlimit: 3\n")
+    out = tmp_path / "p"
+    assert main(["problems", "--config", str(cfg), str(out)]) == 0
+    assert len(read_dataset(out)) == 3
+    assert main(["problems", "--config", str(cfg), "--limit", "2", str(out)]) == 0  # flags override the file
+    assert len(read_dataset(out)) == 2
+
+
+def test_config_errors_are_reported_not_raised(tmp_path, capsys):
+    assert main(["problems", str(tmp_path / "x"), "--limit", "0"]) == 2
+    assert "limit must be >= 1" in capsys.readouterr().err
+    assert main(["problems", str(tmp_path / "x"), "--task_ids", "[9999]"]) == 2
+    assert "'9999' is not in" in capsys.readouterr().err
+
+
+def test_pairs_export_stats(tmp_path, capsys):
+    rows = [
+        {
+            "task_id": "a",
+            "prompt": "def f():\n",
+            "instruction": "Write f.",
+            "tests": ["assert f()"],
+            "completions": ["A", "B", "C"],
+            "samples": ["s0", "s1", "s2"],
+            "passed": [True, True, False],
+            "runtime_ns": [2.0, 1.0, None],
+        }
+    ]
+    src = write_dataset(Dataset.from_list(rows), tmp_path / "timed")
+    assert main(["pairs", str(src), str(tmp_path / "paired"), "--policy", "code-optimise", "--kinds", "[pvf]"]) == 0
+    assert [p["kind"] for p in read_dataset(tmp_path / "paired")[0]["pairs"]] == ["pvf", "pvf"]
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "paired"),
+                str(tmp_path / "dpo.jsonl"),
+                "--format",
+                "preference",
+                "--style",
+                "standard",
+            ]
+        )
+        == 0
+    )
+    lines = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert [(r["chosen"], r["rejected"]) for r in lines] == [("B", "C"), ("A", "C")]
+    assert main(["stats", str(tmp_path / "paired")]) == 0
+    text = capsys.readouterr().out
+    assert "pairs: pvf" in text and "problems kept" in text
+
+
+def test_cli_import_does_not_import_torch():
+    code = "import sys; import codepref.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+@pytest.mark.parametrize("cmd", ["problems", "sample", "rank", "pairs", "export", "stats", "show"])
+def test_every_subcommand_documents_its_options(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "--config" in text
