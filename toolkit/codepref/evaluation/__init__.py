@@ -1,0 +1,29 @@
+"""Evaluation (bigcode-harness style): metrics, run comparison and reports (SPEC §4.9)."""
+
+from .metrics import (
+    best_at_k,
+    common_problems,
+    compile_rate,
+    mean_pass_at_k,
+    median_of_passing,
+    pass_at_k,
+    solved_n_at_k,
+    speedup,
+)
+from .report import compare_runs, markdown_report, run_metrics, write_plots, write_report
+
+__all__ = [
+    "best_at_k",
+    "common_problems",
+    "compare_runs",
+    "compile_rate",
+    "markdown_report",
+    "mean_pass_at_k",
+    "median_of_passing",
+    "pass_at_k",
+    "run_metrics",
+    "solved_n_at_k",
+    "speedup",
+    "write_plots",
+    "write_report",
+]
