@@ -92,7 +92,7 @@ def compare_runs(runs: Mapping[str, Dataset], base: str, ks: Sequence[int] = DEF
             }
         result["models"][name] = m
     b = result["models"][base]
-    for name, m in result["models"].items():
+    for m in result["models"].values():
         ratios: dict[str, Any] = {}
         if b["median_length_common"] and m["median_length_common"] is not None:
             ratios["length"] = m["median_length_common"] / b["median_length_common"]
