@@ -116,6 +116,13 @@ def cmd_stats(ns: Namespace) -> None:
     render_stats(read_dataset(ns.input), console=out, min_passing=ns.min_passing, min_failing=ns.min_failing)
 
 
+def cmd_run(ns: Namespace) -> None:
+    from ..pipeline import run_pipeline
+
+    outputs = run_pipeline(ns.pipeline, start=ns.start, until=ns.until, output_dir=ns.output_dir)
+    out.print(f"[green]pipeline done: {', '.join(f'{k} → {v}' for k, v in outputs.items())}")
+
+
 _IO = [("input", "input dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")]
 # name -> (help, config class (module, name), transform (module, name))
 _TRANSFORMS = {
@@ -178,6 +185,16 @@ def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[
     }
     for name, (help_text, cls_path, fn_path) in _TRANSFORMS.items():
         commands[name] = (help_text, transform_parser(name), _transform(name, cls_path, fn_path))
+
+    def run_parser() -> ArgumentParser:
+        p = ArgumentParser(description="Run (or resume) a whole pipeline from one YAML file.")
+        p.add_argument("pipeline", help="pipeline YAML (stages in order, each with its options)")
+        p.add_argument("--from", dest="start", default=None, help="start at this stage (earlier ones must be done)")
+        p.add_argument("--until", default=None, help="stop after this stage")
+        p.add_argument("--output_dir", default=None, help="override the pipeline's output_dir")
+        return p
+
+    commands["run"] = ("Run a whole pipeline from one YAML file (resumable).", run_parser, cmd_run)
     commands["stats"] = ("Table-1-style statistics and pair counts.", stats_parser, cmd_stats)
     commands["show"] = ("Summarise a pipeline dataset.", show_parser, cmd_show)
     return commands

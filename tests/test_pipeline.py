@@ -1,0 +1,77 @@
+import json
+
+import pytest
+from datasets import load_from_disk
+
+from codepref.errors import ConfigError
+from codepref.pipeline import DONE, StageSpec, plan, register_stage, run_pipeline
+
+
+def test_config_errors_are_reported_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="non-empty 'stages'"):
+        plan({"stages": []})
+    with pytest.raises(ConfigError, match=r"stage 0: expected exactly one of"):
+        plan({"stages": [{"smaple": {}}]})
+    with pytest.raises(ConfigError, match=r"stage 1 \(sample\): unknown options \['temprature'\]"):
+        plan({"stages": [{"problems": {}}, {"sample": {"temprature": 0.5}}]})
+    with pytest.raises(ConfigError, match=r"stage 0 \(problems\): limit must be >= 1"):
+        plan({"stages": [{"problems": {"limit": 0}}]})
+    with pytest.raises(ConfigError, match="input 'nope' is not an earlier stage"):
+        plan({"stages": [{"problems": {}}, {"pairs": {}, "input": "nope"}]})
+    with pytest.raises(ConfigError, match="used twice"):
+        plan({"stages": [{"problems": {}}, {"problems": {}}]})
+    with pytest.raises(ConfigError, match="needs an input"):
+        plan({"stages": [{"pairs": {}}]})
+    assert not list(tmp_path.iterdir())
+
+
+def _double(ds, cfg):
+    return ds.map(lambda r: {"n_tests": len(r["tests"]) * cfg.factor})
+
+
+calls = []
+
+
+def _count(ds, cfg):
+    calls.append(len(ds))
+    return _double(ds, cfg)
+
+
+def test_run_skips_finished_stages_and_honours_from_until(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Factor:
+        factor: int = 2
+
+    import sys
+    import types
+
+    mod = types.ModuleType("codepref_test_stage")
+    mod.Factor, mod.count = Factor, _count
+    sys.modules["codepref_test_stage"] = mod
+    register_stage("count", StageSpec("codepref_test_stage:Factor", "codepref_test_stage:count"))
+    doc = {
+        "output_dir": str(tmp_path / "run"),
+        "stages": [
+            {"problems": {"source": "humaneval", "limit": 3}},
+            {"count": {"factor": 2}},
+            {"name": "count3", "count": {"factor": 3}, "input": "problems"},
+        ],
+    }
+    calls.clear()
+    out = run_pipeline(doc, until="count")
+    assert calls == [3] and not (out["count3"] / DONE).exists()
+    run_pipeline(doc)  # problems and count are done: only count3 runs
+    assert calls == [3, 3]
+    assert load_from_disk(str(out["count3"]))["n_tests"] == [
+        3 * len(t) for t in load_from_disk(str(out["problems"]))["tests"]
+    ]
+    run_pipeline(doc)
+    assert calls == [3, 3]  # nothing to do
+    doc["stages"][1]["count"]["factor"] = 5  # a changed config reruns that stage
+    run_pipeline(doc, start="count", until="count")
+    assert calls == [3, 3, 3]
+    assert json.loads((out["count"] / DONE).read_text())["stage"] == "count"
+    with pytest.raises(ConfigError, match="--from 'nope' is not a stage"):
+        run_pipeline(doc, start="nope")
