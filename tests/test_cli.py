@@ -87,3 +87,32 @@ def test_every_subcommand_documents_its_options(cmd, capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "--config" in text or cmd == "run"
+
+
+def test_publish_pull_versions_roundtrip(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CODEPREF_HUB", str(tmp_path / "store"))
+    src = tmp_path / "problems"
+    assert main(["problems", str(src), "--limit", "2"]) == 0
+    assert main(["publish", str(src), "me/probs", "--config_name", "problems", "--version", "v1"]) == 0
+    assert 'load_dataset("me/probs", "problems", revision="v1")' in capsys.readouterr().out
+    assert main(["publish", str(src), "me/probs", "--config_name", "problems", "--version", "v1"]) == 2
+    assert "immutable" in capsys.readouterr().err
+    assert main(["versions", "me/probs"]) == 0
+    assert "v1" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "pull",
+                "me/probs",
+                str(tmp_path / "back"),
+                "--config_name",
+                "problems",
+                "--revision",
+                "v1",
+                "--split",
+                "train",
+            ]
+        )
+        == 0
+    )
+    assert read_dataset(tmp_path / "back").to_list() == read_dataset(src).to_list()

@@ -75,3 +75,25 @@ def test_run_skips_finished_stages_and_honours_from_until(tmp_path):
     assert json.loads((out["count"] / DONE).read_text())["stage"] == "count"
     with pytest.raises(ConfigError, match="--from 'nope' is not a stage"):
         run_pipeline(doc, start="nope")
+
+
+def test_publish_stage_publishes_stage_outputs_with_provenance(tmp_path, monkeypatch):
+    from codepref.hub import pull
+
+    monkeypatch.setenv("CODEPREF_HUB", str(tmp_path / "store"))
+    doc = {
+        "output_dir": str(tmp_path / "run"),
+        "stages": [
+            {"problems": {"source": "humaneval", "limit": 2}},
+            {"publish": {"repo": "me/p", "version": "v1", "configs": {"problems": "problems"}}},
+        ],
+    }
+    out = run_pipeline(doc)
+    record = json.loads((out["publish"] / "result.json").read_text())
+    assert record["version"] == "v1"
+    assert len(pull("me/p", config="problems", revision="v1", split="train")) == 2
+    run_pipeline(doc)  # done already: not republished (which the store would refuse)
+    with pytest.raises(ConfigError, match="unknown stages"):
+        bad = {**doc, "output_dir": str(tmp_path / "run2")}
+        bad["stages"] = [doc["stages"][0], {"publish": {"repo": "me/p", "version": "v2", "configs": {"x": "nope"}}}]
+        run_pipeline(bad)

@@ -47,6 +47,7 @@ class StageSpec:
     function: str
     needs_input: bool = True
     resumable: bool = False  # takes work_dir= for shard-level resume
+    reads_outputs: bool = False  # takes stage_outputs= (every stage's output folder), e.g. publish
 
     def load(self) -> tuple[type, Callable[..., Any]]:
         def get(path: str) -> Any:
@@ -74,7 +75,7 @@ def _optional_stages() -> None:
     for name, spec in {
         "execute": StageSpec(".execution:ExecuteConfig", ".execution:execute", resumable=True),
         "time": StageSpec(".timing:TimingConfig", ".timing:time_samples", resumable=True),
-        "publish": StageSpec(".hub:PublishConfig", ".hub:publish_stage"),
+        "publish": StageSpec(".hub:PublishStageConfig", ".hub:publish_stage", needs_input=False, reads_outputs=True),
     }.items():
         module = spec.config.split(":")[0]
         try:
@@ -172,6 +173,8 @@ def run_pipeline(
     fingerprints: dict[str, str] = {}
     for stage in stages:
         upstream = fingerprints.get(stage.input, "") if stage.input else ""
+        if STAGES[stage.kind].reads_outputs:
+            upstream = json.dumps(fingerprints, sort_keys=True)
         fingerprints[stage.name] = config_fingerprint(stage.kind, stage.config, upstream)
     for stage in selected:
         target = outputs[stage.name]
@@ -183,6 +186,9 @@ def run_pipeline(
         kwargs: dict[str, Any] = {}
         if STAGES[stage.kind].resumable:
             kwargs["work_dir"] = out_dir / f"{stage.name}.partial"
+        if STAGES[stage.kind].reads_outputs:
+            unfinished = [n for n, p in outputs.items() if n != stage.name and not (p / DONE).exists()]
+            kwargs["stage_outputs"] = {n: p for n, p in outputs.items() if n not in unfinished and n != stage.name}
         if stage.input is not None:
             src = outputs[stage.input]
             if not (src / DONE).exists():

@@ -123,6 +123,52 @@ def cmd_run(ns: Namespace) -> None:
     out.print(f"[green]pipeline done: {', '.join(f'{k} → {v}' for k, v in outputs.items())}")
 
 
+def cmd_publish(ns: Namespace) -> None:
+    from datasets import load_from_disk
+
+    from ..dataset_io import read_dataset
+    from ..hub import PublishConfig, publish_with_config
+
+    path = Path(ns.input)
+    data = load_from_disk(str(path)) if (path / "dataset_dict.json").exists() else read_dataset(path)
+    pv = publish_with_config(data, ns.repo, _build(PublishConfig, ns))
+    out.print(f"[green]published {ns.repo} {pv.version} ({pv.commit[:12]}) at {pv.location}")
+    out.print(pv.load_snippet())
+
+
+def cmd_pull(ns: Namespace) -> None:
+    from ..dataset_io import write_dataset
+    from ..hub import PullConfig, pull_with_config
+
+    data = pull_with_config(ns.repo, _build(PullConfig, ns))
+    if isinstance(data, dict):  # a DatasetDict: save every split
+        Path(ns.output).parent.mkdir(parents=True, exist_ok=True)
+        data.save_to_disk(ns.output)
+    else:
+        write_dataset(data, ns.output)
+    out.print(f"[green]pulled {ns.repo} {ns.config_name}@{ns.revision} to {ns.output}")
+
+
+def cmd_versions(ns: Namespace) -> None:
+    from rich.table import Table
+
+    from ..hub import versions
+
+    table = Table(title=f"versions of {ns.repo}")
+    for col in ("version", "commit", "date", "message"):
+        table.add_column(col)
+    for v in versions(ns.repo, store=ns.store):
+        table.add_row(v.version, v.commit[:12], str(v.date or ""), v.message or "")
+    out.print(table)
+
+
+def cmd_mirror(ns: Namespace) -> None:
+    from ..hub import MirrorConfig, mirror_with_config
+
+    done = mirror_with_config(ns.repo, _build(MirrorConfig, ns))
+    out.print(f"[green]mirrored {len(done)} version(s): {', '.join(p.version for p in done) or 'none needed'}")
+
+
 _IO = [("input", "input dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")]
 # name -> (help, config class (module, name), transform (module, name))
 _TRANSFORMS = {
@@ -194,6 +240,51 @@ def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[
         p.add_argument("--output_dir", default=None, help="override the pipeline's output_dir")
         return p
 
+    def hub_parser(
+        cls_name: str, description: str, positionals: list[tuple[str, str]]
+    ) -> Callable[[], ArgumentParser]:
+        def make() -> ArgumentParser:
+            from .. import hub
+
+            return _config_parser(description, getattr(hub, cls_name), positionals)
+
+        return make
+
+    def versions_parser() -> ArgumentParser:
+        p = ArgumentParser(description="List the published versions of a dataset.")
+        p.add_argument("repo", help="dataset repo id")
+        p.add_argument("--store", default=None, help="local | hub | a local store folder (default: $CODEPREF_STORE)")
+        return p
+
+    commands["publish"] = (
+        "Publish a dataset as one config of a new, immutable version.",
+        hub_parser(
+            "PublishConfig",
+            "Publish a dataset config as a new version (a git tag).",
+            [
+                ("input", "dataset to publish (folder, .jsonl or .parquet)"),
+                ("repo", "dataset repo id, e.g. my-org/humaneval-prefs"),
+            ],
+        ),
+        cmd_publish,
+    )
+    commands["pull"] = (
+        "Pull one config of a dataset at a version.",
+        hub_parser(
+            "PullConfig",
+            "Load a published config at a revision and save it.",
+            [("repo", "dataset repo id"), ("output", "where to write the dataset")],
+        ),
+        cmd_pull,
+    )
+    commands["versions"] = ("List the versions of a dataset.", versions_parser, cmd_versions)
+    commands["mirror"] = (
+        "Copy versions between the local store and the Hub.",
+        hub_parser(
+            "MirrorConfig", "Copy versions between the local store and the Hub.", [("repo", "dataset repo id")]
+        ),
+        cmd_mirror,
+    )
     commands["run"] = ("Run a whole pipeline from one YAML file (resumable).", run_parser, cmd_run)
     commands["stats"] = ("Table-1-style statistics and pair counts.", stats_parser, cmd_stats)
     commands["show"] = ("Summarise a pipeline dataset.", show_parser, cmd_show)

@@ -12,6 +12,7 @@ is the local twin of ``load_dataset(repo, config, revision="v1")``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -21,8 +22,9 @@ import yaml
 from datasets import Dataset, DatasetDict
 
 from ..errors import ConfigError, DataError
+from ..provenance import get_provenance
 from .cards import CardInfo, render_card, validate_card
-from .config import MirrorConfig, PublishConfig, PullConfig
+from .config import MirrorConfig, PublishConfig, PublishStageConfig, PullConfig
 from .hf_hub import HubStore
 from .local_store import LocalStore
 from .store import PublishedVersion, Store, VersionInfo, check_config_name, check_repo, check_version
@@ -33,6 +35,7 @@ __all__ = [
     "LocalStore",
     "MirrorConfig",
     "PublishConfig",
+    "PublishStageConfig",
     "PublishedVersion",
     "PullConfig",
     "Store",
@@ -42,6 +45,7 @@ __all__ = [
     "mirror_from_hub",
     "mirror_to_hub",
     "publish",
+    "publish_stage",
     "publish_with_config",
     "pull",
     "pull_with_config",
@@ -137,9 +141,14 @@ def publish(
     check_version(version)
     configs = normalize_configs(dataset_or_dict, config)
     message = message or f"Publish {version}: {', '.join(configs)}"
-    return backend.publish(
-        configs, repo, version=version, private=private, message=message, card=CardInfo.coerce(card)
-    )
+    info = CardInfo.coerce(card)
+    recorded: dict[str, Any] = {}  # what the pipeline stages recorded inside the data (codepref.provenance)
+    for dd in configs.values():
+        for ds in dd.values():
+            recorded.update(get_provenance(ds))
+    if recorded:
+        info = dataclasses.replace(info, provenance={**recorded, **info.provenance})
+    return backend.publish(configs, repo, version=version, private=private, message=message, card=info)
 
 
 def pull(
@@ -256,3 +265,24 @@ def mirror_with_config(repo: str, cfg: MirrorConfig) -> list[PublishedVersion]:
             repo, version=cfg.version, hub_repo=cfg.target_repo, private=cfg.private, local=cfg.local_root
         )
     return mirror_from_hub(repo, version=cfg.version, local_repo=cfg.target_repo, local=cfg.local_root)
+
+
+def publish_stage(cfg: PublishStageConfig, *, stage_outputs: dict[str, Path]) -> dict[str, Any]:
+    """The pipeline's ``publish`` stage: several stage outputs as configs of one new version."""
+    from datasets import load_from_disk
+
+    missing = sorted(set(cfg.configs.values()) - set(stage_outputs))
+    if missing:
+        raise ConfigError(f"publish: configs refer to unknown stages {missing} (stages: {sorted(stage_outputs)})")
+    data = {name: load_from_disk(str(stage_outputs[stage])) for name, stage in cfg.configs.items()}
+    card = load_card_file(cfg.card) if isinstance(cfg.card, str) else cfg.card
+    pv = publish(
+        data, cfg.repo, version=cfg.version, private=cfg.private, message=cfg.message, card=card, store=cfg.store
+    )
+    return {
+        "repo": cfg.repo,
+        "version": pv.version,
+        "commit": pv.commit,
+        "configs": list(cfg.configs),
+        "load": pv.load_snippet(),
+    }

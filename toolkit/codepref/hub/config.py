@@ -73,3 +73,23 @@ class MirrorConfig:
             raise ConfigError(f"direction must be 'to-hub' or 'from-hub', got {self.direction!r}")
         if self.version is not None:
             check_version(self.version)
+
+
+@dataclass
+class PublishStageConfig:
+    """The pipeline's publish stage: stage outputs become configs of one new version."""
+
+    repo: str = field(metadata={"help": "dataset repo id, e.g. my-org/humaneval-prefs"})
+    version: str = field(metadata={"help": "version tag to create, e.g. v1 (refused if it exists)"})
+    configs: dict[str, str] = field(metadata={"help": "dataset config name -> pipeline stage whose output it is"})
+    private: bool = field(default=False, metadata={"help": "create the Hub repository as private"})
+    message: str | None = field(default=None, metadata={"help": "commit message"})
+    store: str | None = field(default=None, metadata={"help": STORE_HELP})
+    card: str | dict | None = field(default=None, metadata={"help": "card info: a YAML/JSON file or a mapping"})
+
+    def __post_init__(self) -> None:
+        check_version(self.version)
+        if not self.configs:
+            raise ConfigError("publish needs at least one entry in configs")
+        for name in self.configs:
+            check_config_name(name)
