@@ -1,0 +1,237 @@
+"""The sampling stage end to end with a tiny random model: columns, determinism, resume, bad rows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from datasets import Dataset, List, Value
+
+from codepref.errors import DataError
+from codepref.problems import build_problems
+from codepref.sampling import GenerationBackend, GenerationParams, SampleConfig, sample
+from codepref.sampling.backends import derive_seed, load_backend
+from codepref.sampling.backends.hf import TransformersBackend, _code_block_stop
+
+FAST = {"n": 3, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 12}
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_dir):
+    return load_backend(SampleConfig(model=tiny_model_dir, batch_size=4))
+
+
+class CountingBackend(GenerationBackend):
+    """Wraps a backend; records every prompt it generates for and can fail on the k-th call."""
+
+    def __init__(self, inner: GenerationBackend, fail_on_call: int | None = None) -> None:
+        self.inner, self.fail_on_call, self.calls = inner, fail_on_call, 0
+        self.prompts: list = []
+
+    def generate(self, prompts, n, params, seeds):
+        self.calls += 1
+        if self.fail_on_call is not None and self.calls >= self.fail_on_call:
+            raise KeyboardInterrupt("simulated kill")
+        self.prompts += prompts
+        return self.inner.generate(prompts, n, params, seeds)
+
+    def has_chat_template(self):
+        return self.inner.has_chat_template()
+
+    def identity(self):
+        return self.inner.identity()
+
+
+class CannedBackend(GenerationBackend):
+    """Answers every prompt with fixed texts (cycled to n)."""
+
+    def __init__(self, texts: list[str], chat: bool = True) -> None:
+        self.texts, self.chat = texts, chat
+
+    def generate(self, prompts, n, params, seeds):
+        return [[self.texts[i % len(self.texts)] for i in range(n)] for _ in prompts]
+
+    def has_chat_template(self):
+        return self.chat
+
+    def identity(self):
+        return {"backend": "canned", "texts": self.texts}
+
+
+def test_sample_adds_columns(humaneval_rows, tiny_backend):
+    out = sample(humaneval_rows, SampleConfig(**FAST), backend=tiny_backend)
+    assert out.column_names == humaneval_rows.column_names + ["completions", "samples"]
+    assert all(len(c) == 3 and len(s) == 3 for c, s in zip(out["completions"], out["samples"], strict=True))
+    assert out.features["samples"] == List(Value("string"))
+    assert out["task_id"] == humaneval_rows["task_id"]
+
+
+def test_completion_mode_programs_start_with_prompt(humaneval_rows, tiny_backend):
+    out = sample(humaneval_rows, SampleConfig(chat="false", **FAST), backend=tiny_backend)
+    for row in out:
+        assert all(s.startswith(row["prompt"]) for s in row["samples"])
+    from codepref.provenance import get_provenance
+
+    record = get_provenance(out)["sample"]  # what the card and the exports need to know
+    assert record["chat"] is False and record["n"] == FAST["n"] and "model" in record
+
+
+def test_same_seed_same_outputs_different_seed_different(humaneval_rows, tiny_backend):
+    a = sample(humaneval_rows, SampleConfig(seed=1, **FAST), backend=tiny_backend)
+    b = sample(humaneval_rows, SampleConfig(seed=1, **FAST), backend=tiny_backend)
+    c = sample(humaneval_rows, SampleConfig(seed=2, **FAST), backend=tiny_backend)
+    assert a["completions"] == b["completions"]
+    assert a["completions"] != c["completions"]
+    assert len({t for row in a["completions"] for t in row}) > 1  # sampling, not one repeated string
+
+
+def test_batch_planning_respects_batch_size():
+    backend = TransformersBackend.__new__(TransformersBackend)
+    backend.batch_size = 4
+    calls = backend._calls(5, 2, [10, 11, 12, 13, 14])
+    assert [c[0] for c in calls] == [[0, 1], [2, 3], [4]] and all(c[1] == 2 for c in calls)
+    calls = backend._calls(2, 6, [10, 11])
+    assert [(c[0], c[1]) for c in calls] == [([0], 4), ([0], 2), ([1], 4), ([1], 2)]
+    assert len({c[2] for c in calls}) == 4
+    assert derive_seed(0, "humaneval/0") == derive_seed(0, "humaneval/0") != derive_seed(1, "humaneval/0")
+
+
+def test_greedy_is_reproducible(humaneval_rows, tiny_backend):
+    cfg = SampleConfig(n=2, temperature=0.0, max_new_tokens=8)
+    out = sample(humaneval_rows.select([0]), cfg, backend=tiny_backend)
+    assert out["completions"][0][0] == out["completions"][0][1]
+
+
+def test_resume_after_interrupt_is_identical_and_skips_done_shards(humaneval_rows, tiny_backend, tmp_path):
+    cfg = SampleConfig(shard_size=1, **FAST)
+    reference = sample(humaneval_rows, cfg, backend=tiny_backend)
+    flaky = CountingBackend(tiny_backend, fail_on_call=2)
+    with pytest.raises(KeyboardInterrupt):
+        sample(humaneval_rows, cfg, backend=flaky, work_dir=tmp_path)
+    counting = CountingBackend(tiny_backend)
+    resumed = sample(humaneval_rows, cfg, backend=counting, work_dir=tmp_path)
+    assert counting.calls == 2  # shard 0 was loaded, shards 1 and 2 were generated
+    assert resumed.to_list() == reference.to_list()
+    again = CountingBackend(tiny_backend)
+    assert sample(humaneval_rows, cfg, backend=again, work_dir=tmp_path).to_list() == reference.to_list()
+    assert again.calls == 0
+    changed = CountingBackend(tiny_backend)
+    sample(humaneval_rows, SampleConfig(shard_size=1, **{**FAST, "n": 2}), backend=changed, work_dir=tmp_path)
+    assert changed.calls == 3  # a changed config never reuses shards
+
+
+def test_tests_target_codedpo_and_dstc_with_canned_answers(humaneval_rows):
+    rows = humaneval_rows.select([1])  # humaneval/3, below_zero
+    codedpo = CannedBackend(
+        [
+            "```python\nassert below_zero([1, -2]) == True\nassert below_zero([]) == False\n```",
+            "assert below_zero([1]) == False\nassert True\nassert below_zero([1, -2]) == True",
+        ]
+    )
+    out = sample(rows, SampleConfig(target="tests", n=2), backend=codedpo)
+    assert out.column_names[-2:] == ["test_completions", "gen_tests"]
+    assert out["gen_tests"][0] == [
+        "assert below_zero([1, -2]) == True",
+        "assert below_zero([]) == False",
+        "assert below_zero([1]) == False",
+    ]
+    assert (
+        out["gen_tests"][0]
+        == sample(rows, SampleConfig(target="tests", n=2, max_gen_tests=5), backend=codedpo)["gen_tests"][0]
+    )
+    dstc_answer = (
+        "[Reasoning]\nKeep a balance.\n[Implementation]\n```python\n"
+        "def below_zero(operations):\n    b = 0\n    for o in operations:\n        b += o\n"
+        "        if b < 0:\n            return True\n    return False\n```\n[Explanation]\nEasy.\n"
+        "[Tests]\n```python\nimport math\nassert below_zero([-1]) == True\n```\n"
+    )
+    out = sample(rows, SampleConfig(target="tests", test_prompt="dstc", n=1), backend=CannedBackend([dstc_answer]))
+    assert out["gen_tests"][0] == ["import math\nassert below_zero([-1]) == True"]
+    program = out["samples"][0][0]
+    assert program.startswith("from typing import List\n")  # the prompt's import re-added
+    namespace: dict = {}
+    exec(program, namespace)
+    assert namespace["below_zero"]([1, -2]) is True
+
+
+def test_code_after_tests_keeps_both_columns(humaneval_rows):
+    rows = humaneval_rows.select([1])
+    code = sample(
+        rows,
+        SampleConfig(n=1),
+        backend=CannedBackend(["```python\ndef below_zero(o):\n    return False\n```"]),
+    )
+    both = sample(code, SampleConfig(target="tests", n=1), backend=CannedBackend(["assert below_zero([]) == False"]))
+    assert both.column_names[-4:] == ["completions", "samples", "test_completions", "gen_tests"]
+
+
+def test_bad_rows_raise_data_error_naming_task_and_field():
+    good = {
+        "task_id": "x/1",
+        "prompt": "def f():\n",
+        "instruction": "Write f.",
+        "tests": ["assert f() is None"],
+    }
+    ds = build_problems([good], source="t")
+    with pytest.raises(DataError, match=r"row 1, task_id 'x/2', field 'instruction'"):
+        sample(
+            Dataset.from_list([good, {**good, "task_id": "x/2", "instruction": "", "prompt": ""}]),
+            SampleConfig(n=1, chat="true"),
+            backend=CannedBackend(["x"]),
+        )
+    with pytest.raises(DataError, match=r"row 0, task_id 'x/1', field 'prompt'"):
+        sample(
+            Dataset.from_list([{**good, "prompt": ""}]),
+            SampleConfig(n=1, chat="false"),
+            backend=CannedBackend(["x"]),
+        )
+    with pytest.raises(DataError, match=r"row 0, field 'task_id'"):
+        sample(Dataset.from_list([{**good, "task_id": ""}]), SampleConfig(n=1), backend=CannedBackend(["x"]))
+    with pytest.raises(DataError, match="lacks columns"):
+        sample(ds.remove_columns("prompt"), SampleConfig(n=1), backend=CannedBackend(["x"]))
+
+    class Short(CannedBackend):
+        def generate(self, prompts, n, params, seeds):
+            return [["only one"] for _ in prompts]
+
+    with pytest.raises(DataError, match="x/1.*expected 2"):
+        sample(ds, SampleConfig(n=2, chat="true"), backend=Short(["x"]))
+
+
+def test_code_block_stopping_criterion(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompt = tok("hello", return_tensors="pt")["input_ids"]
+    open_only = tok("```python\nx = 1\n", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    closed = tok("```python\nx = 1\n```", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    stop = _code_block_stop(tok, prompt.shape[1])
+    assert not bool(stop(torch.cat([prompt, open_only], 1), None)[0])
+    assert bool(stop(torch.cat([prompt, closed], 1), None)[0])
+
+
+def test_stop_strings_are_applied_and_removed(humaneval_rows, tiny_backend):
+    params = GenerationParams(temperature=1.0, top_p=1.0, max_new_tokens=30, stop=("e",))
+    outs = tiny_backend.generate(["def f():\n"], 4, params, [0])
+    assert all("e" not in t for t in outs[0])
+
+
+@pytest.mark.parametrize("k", [256, 4])  # 4: forces the full-sort fallback rows
+@pytest.mark.parametrize("temperature", [0.6, 1.0])
+def test_fast_top_p_matches_transformers(k, temperature):
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from codepref.sampling.backends.hf import _fast_top_p
+
+    scores = torch.randn(8, 3000, generator=torch.Generator().manual_seed(0)) * 3
+    temp = TemperatureLogitsWarper(temperature)
+    reference = TopPLogitsWarper(0.95)(None, temp(None, scores.clone()))
+    ours = temp(None, _fast_top_p(0.95, temperature, k=k)(None, scores.clone()))
+    assert torch.equal(torch.isinf(reference), torch.isinf(ours))
+
+
+def test_shared_prefill_gives_the_same_samples(tiny_backend, monkeypatch):
+    prompts = ["def f(x):\n", [{"role": "user", "content": "Write add."}]]
+    params = GenerationParams(temperature=1.0, top_p=0.9, max_new_tokens=10)
+    shared = tiny_backend.generate(prompts, 2, params, [3, 4])
+    monkeypatch.setattr(TransformersBackend, "_shared_prefill", lambda self, enc, k, kwargs: (enc, kwargs))
+    assert tiny_backend.generate(prompts, 2, params, [3, 4]) == shared
