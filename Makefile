@@ -68,5 +68,7 @@ format: install
 bench: install
 	for b in benchmarks/*.py; do echo "== $$b"; $(OFFLINE) $(BIN)/python $$b || exit 1; done
 
+include recipes/recipes.mk
+
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info toolkit/*.egg-info

@@ -54,8 +54,9 @@ def map_in_shards(
     n = len(ds)
     bounds = [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
     root: Path | None = None
+    key = _shard_key(ds, fingerprint, shard_size)
     if work_dir is not None:
-        root = Path(work_dir) / _shard_key(ds, fingerprint, shard_size)
+        root = Path(work_dir) / key
         root.mkdir(parents=True, exist_ok=True)
         (root / "meta.json").write_text(json.dumps({"desc": desc, "rows": n, "shards": len(bounds)}))
     done = {i for i in range(len(bounds)) if root is not None and (root / f"shard-{i:05d}").is_dir()}
