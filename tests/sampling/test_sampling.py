@@ -10,7 +10,7 @@ from codepref.errors import DataError
 from codepref.problems import build_problems
 from codepref.sampling import GenerationBackend, GenerationParams, SampleConfig, sample
 from codepref.sampling.backends import derive_seed, load_backend
-from codepref.sampling.backends.hf import TransformersBackend, _code_block_stop
+from codepref.sampling.backends.hf import TransformersBackend
 
 FAST = {"n": 3, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 12}
 
@@ -197,16 +197,13 @@ def test_bad_rows_raise_data_error_naming_task_and_field():
         sample(ds, SampleConfig(n=2, chat="true"), backend=Short(["x"]))
 
 
-def test_code_block_stopping_criterion(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    prompt = tok("hello", return_tensors="pt")["input_ids"]
-    open_only = tok("```python\nx = 1\n", add_special_tokens=False, return_tensors="pt")["input_ids"]
-    closed = tok("```python\nx = 1\n```", add_special_tokens=False, return_tensors="pt")["input_ids"]
-    stop = _code_block_stop(tok, prompt.shape[1])
-    assert not bool(stop(torch.cat([prompt, open_only], 1), None)[0])
-    assert bool(stop(torch.cat([prompt, closed], 1), None)[0])
+def test_code_block_stop(tiny_backend):
+    tok = tiny_backend.tokenizer
+    params = GenerationParams(stop_at_code_block=True)
+    open_only = tok("```python\nx = 1\n", add_special_tokens=False)["input_ids"]
+    closed = tok("```python\nx = 1\n```", add_special_tokens=False)["input_ids"]
+    assert not tiny_backend._stopped(open_only, params, {}, 0)
+    assert tiny_backend._stopped(closed, params, {}, 0)
 
 
 def test_stop_strings_are_applied_and_removed(humaneval_rows, tiny_backend):
@@ -229,9 +226,21 @@ def test_fast_top_p_matches_transformers(k, temperature):
     assert torch.equal(torch.isinf(reference), torch.isinf(ours))
 
 
-def test_shared_prefill_gives_the_same_samples(tiny_backend, monkeypatch):
+def test_decode_loop_matches_transformers_generate(tiny_backend):
+    """Our compacting decode loop (shared prefill, finished rows dropped) = model.generate, greedy."""
+    prompts = ["def f(x):\n", "assert add(1, 2) == 3\nfor i in range(len(numbers)):\n"]
+    params = GenerationParams(temperature=0.0, max_new_tokens=12)
+    ours = tiny_backend.generate(prompts, 1, params, [0, 1])
+    tok, model = tiny_backend.tokenizer, tiny_backend.model
+    for prompt, (text,) in zip(prompts, ours, strict=True):
+        enc = tok(prompt, return_tensors="pt")
+        ref = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+        assert text == tok.decode(ref[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_sampled_rows_are_seeded(tiny_backend):
     prompts = ["def f(x):\n", [{"role": "user", "content": "Write add."}]]
     params = GenerationParams(temperature=1.0, top_p=0.9, max_new_tokens=10)
-    shared = tiny_backend.generate(prompts, 2, params, [3, 4])
-    monkeypatch.setattr(TransformersBackend, "_shared_prefill", lambda self, enc, k, kwargs: (enc, kwargs))
-    assert tiny_backend.generate(prompts, 2, params, [3, 4]) == shared
+    a = tiny_backend.generate(prompts, 2, params, [3, 4])
+    assert a == tiny_backend.generate(prompts, 2, params, [3, 4])
+    assert all(len(row) == 2 for row in a)

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from datasets import Dataset, List, Value
 
-from .config import config_to_dict
+from .config import config_fingerprint, config_to_dict
 from .errors import ConfigError, DataError
 from .provenance import get_provenance, with_provenance
 from .ranking import minimax, row_matrix, row_seed, self_validation
@@ -320,7 +320,13 @@ def build_pairs(ds: Dataset, cfg: PairsConfig | None = None) -> Dataset:
                 out["minimax"].append(info)
         return out
 
-    out = ds.map(batch_fn, batched=True, batch_size=64, desc=None)
+    out = ds.map(
+        batch_fn,
+        batched=True,
+        batch_size=64,
+        desc=None,
+        new_fingerprint=config_fingerprint("pairs", ds._fingerprint, cfg),
+    )
     out = out.cast_column("pairs", PAIRS_FEATURE)
     if cfg.policy == "dstc":
         out = out.cast_column("minimax", MINIMAX_FEATURE)

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from datasets import Dataset
 
-from .config import config_to_dict
+from .config import config_fingerprint, config_to_dict
 from .errors import ConfigError, DataError
 from .provenance import get_provenance, with_provenance
 
@@ -210,5 +210,11 @@ def rank(ds: Dataset, cfg: RankConfig | None = None) -> Dataset:
             test_scores.append(t.tolist())
         return {"score": scores, "test_score": test_scores}
 
-    out = ds.map(batch_fn, batched=True, batch_size=256, desc=None)
+    out = ds.map(
+        batch_fn,
+        batched=True,
+        batch_size=256,
+        desc=None,
+        new_fingerprint=config_fingerprint("rank", ds._fingerprint, cfg),
+    )
     return with_provenance(out, "rank", config_to_dict(cfg), base=get_provenance(ds))

@@ -83,6 +83,7 @@ def map_in_shards(
                 keep_in_memory=True,
                 remove_columns=remove_columns,
                 desc=None,
+                new_fingerprint=hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:16],  # deterministic
             )
             if shard_dir is not None:
                 tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))

@@ -91,9 +91,16 @@ def _transform(stage: str, cls_path: tuple[str, str], fn_path: tuple[str, str]) 
         cls = getattr(importlib.import_module(cls_path[0], __package__), cls_path[1])
         fn = getattr(importlib.import_module(fn_path[0], __package__), fn_path[1])
         cfg = _build(cls, ns)
-        result = fn(read_dataset(ns.input), cfg)
+        kwargs = {"work_dir": _work_dir(ns.output)} if stage in _RESUMABLE else {}
+        result = fn(read_dataset(ns.input), cfg, **kwargs)
         write_dataset(result, ns.output)
+        if kwargs:
+            shutil.rmtree(kwargs["work_dir"], ignore_errors=True)
         out.print(f"[green]{stage}: wrote {len(result)} rows to {ns.output}")
+        if stage in ("execute", "time"):
+            from .show import render
+
+            render(result, console=out, example=False)
         if stage in ("pairs", "export"):
             from .show import render_stats
 
@@ -169,9 +176,15 @@ def cmd_mirror(ns: Namespace) -> None:
     out.print(f"[green]mirrored {len(done)} version(s): {', '.join(p.version for p in done) or 'none needed'}")
 
 
+_RESUMABLE = {"execute", "time"}
 _IO = [("input", "input dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")]
 # name -> (help, config class (module, name), transform (module, name))
 _TRANSFORMS = {
+    "execute": (
+        "Run every sample against its tests in the sandbox (adds exec_matrix, gen_exec_matrix, passed).",
+        ("..execution", "ExecuteConfig"),
+        ("..execution", "execute"),
+    ),
     "rank": (
         "Score samples and tests: pass_count, self_validation (CodeDPO), minimax (DSTC), dual_agreement.",
         ("..ranking", "RankConfig"),

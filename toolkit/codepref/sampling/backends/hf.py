@@ -21,25 +21,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _code_block_stop(tokenizer: Any, prompt_len: int) -> Any:
-    """A per-sequence stopping criterion: done once the generated text holds a closed ``` fence."""
-    import torch
-    from transformers import StoppingCriteria
-
-    backtick_ids = torch.tensor(sorted(i for t, i in tokenizer.get_vocab().items() if "`" in t), dtype=torch.long)
-
-    class CodeBlockStop(StoppingCriteria):
-        def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-            hits = torch.isin(input_ids[:, -1].cpu(), backtick_ids).nonzero().flatten().tolist()
-            for i in hits:
-                text = tokenizer.decode(input_ids[i, prompt_len:], skip_special_tokens=True)
-                done[i] = text.count("```") >= 2
-            return done
-
-    return CodeBlockStop()
-
-
 def _fast_top_p(top_p: float, temperature: float, k: int = 256) -> Any:
     """Exact nucleus (top-p) filtering without sorting the whole vocabulary.
 
@@ -144,25 +125,91 @@ class TransformersBackend(GenerationBackend):
             for a in range(0, count, per_call)
         ]
 
-    def _shared_prefill(self, enc: Any, k: int, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Encode each prompt once and copy its KV cache ``k`` times, instead of ``k`` identical prefills.
+    def _decode(self, enc: Any, k: int, params: GenerationParams, seed: int, eos: set[int]) -> list[list[int]]:
+        """Sample ``k`` continuations of every prompt in ``enc``; returns the new token ids per sequence.
 
-        ``num_return_sequences`` repeats the prompt before the forward pass; with n=8 samples
-        of a 250-token chat prompt that prefill cost more than the whole decode on CPU.
+        Our own decode loop rather than ``model.generate``: a finished sequence leaves the batch at
+        once (its rows are dropped from the KV cache), so no step is spent on sequences that are
+        done. On CPU the cost of a step grows with the rows in it, and answers end at very
+        different lengths (a closed code fence after 40 tokens, or 128), so ``generate`` spent
+        about half its steps on finished rows. Each prompt is also encoded once and its cache
+        copied ``k`` times (``num_return_sequences`` would prefill k identical copies).
         """
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding: what generate would use
-        out = self.model(
-            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
-        )
-        cache = out.past_key_values
-        cache.batch_repeat_interleave(k)
-        expanded = {"input_ids": ids.repeat_interleave(k, 0), "attention_mask": mask.repeat_interleave(k, 0)}
-        return expanded, {**kwargs, "num_return_sequences": 1, "past_key_values": cache}
-
-    def generate(self, prompts: list[Prompt], n: int, params: GenerationParams, seeds: list[int]) -> list[list[str]]:
         import torch
 
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding
+        gen = torch.Generator(device=ids.device).manual_seed(seed)
+        top_p = _fast_top_p(params.top_p, params.temperature) if params.temperature > 0 and params.top_p < 1 else None
+        with torch.inference_mode():
+            if ids.shape[1] > 1:
+                out = self.model(
+                    input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
+                )
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(k)
+            else:
+                cache = None
+            rows = ids.shape[0] * k
+            cur = ids[:, -1].repeat_interleave(k)
+            att = mask.repeat_interleave(k, 0)
+            pos = positions[:, -1].repeat_interleave(k)
+            active = torch.arange(rows)
+            tokens: list[list[int]] = [[] for _ in range(rows)]
+            texts_cache: dict[int, str] = {}
+            for _ in range(params.max_new_tokens):
+                out = self.model(
+                    input_ids=cur[:, None],
+                    attention_mask=att,
+                    position_ids=pos[:, None],
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+                cache = out.past_key_values
+                logits = out.logits[:, -1, :].float()
+                if params.temperature > 0:
+                    if top_p is not None:
+                        logits = top_p(None, logits)
+                    probs = (logits / params.temperature).softmax(-1)
+                    nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+                else:
+                    nxt = logits.argmax(-1)
+                keep = []
+                for j, (row, tok) in enumerate(zip(active.tolist(), nxt.tolist(), strict=True)):
+                    if tok in eos:
+                        continue
+                    tokens[row].append(tok)
+                    if self._stopped(tokens[row], params, texts_cache, row):
+                        continue
+                    keep.append(j)
+                if not keep:
+                    break
+                if len(keep) < len(active):
+                    sel = torch.tensor(keep, device=ids.device)
+                    cache.batch_select_indices(sel)
+                    active, nxt, att, pos = active[sel], nxt[sel], att[sel], pos[sel]
+                cur = nxt
+                att = torch.cat([att, att.new_ones((att.shape[0], 1))], dim=1)
+                pos = pos + 1
+        self.generated_tokens += sum(len(t) for t in tokens)
+        return tokens
+
+    def _stopped(self, toks: list[int], params: GenerationParams, cache: dict[int, str], row: int) -> bool:
+        """Whether a sequence hit a stop string or (chat code) closed its code fence."""
+        if not params.stop and not params.stop_at_code_block:
+            return False
+        piece = self.tokenizer.decode(toks[-1:], skip_special_tokens=True)
+        if params.stop_at_code_block and "`" in piece:
+            text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            if text.count("```") >= 2:
+                return True
+        if params.stop:
+            longest = max(len(s) for s in params.stop)
+            tail = self.tokenizer.decode(toks[-(longest + 2) :], skip_special_tokens=True)
+            return any(s in tail for s in params.stop)
+        return False
+
+    def generate(self, prompts: list[Prompt], n: int, params: GenerationParams, seeds: list[int]) -> list[list[str]]:
         if params.temperature == 0 and n > 1:  # greedy: one decode per prompt, repeated n times
             return [row * n for row in self.generate(prompts, 1, params, seeds)]
         texts = [self.render(p) for p in prompts]
@@ -173,36 +220,7 @@ class TransformersBackend(GenerationBackend):
             enc = self.tokenizer(
                 [texts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=add_special
             ).to(self.model.device)
-            prompt_len = enc["input_ids"].shape[1]
-            kwargs: dict[str, Any] = {
-                "max_new_tokens": params.max_new_tokens,
-                "num_return_sequences": k,
-                "pad_token_id": self.tokenizer.pad_token_id,
-                "eos_token_id": sorted(eos),
-            }
-            if params.temperature > 0:
-                kwargs.update(do_sample=True, temperature=params.temperature, top_p=1.0, top_k=0)
-                if params.top_p < 1.0:
-                    kwargs["logits_processor"] = [_fast_top_p(params.top_p, params.temperature)]
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if params.stop:
-                kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-            if params.stop_at_code_block:
-                kwargs["stopping_criteria"] = [_code_block_stop(self.tokenizer, prompt_len)]
-            torch.manual_seed(seed)
-            with torch.inference_mode():
-                if k > 1 and prompt_len > 1:
-                    enc, kwargs = self._shared_prefill(enc, k, kwargs)
-                generated = self.model.generate(**enc, **kwargs)[:, prompt_len:]
-            self.generated_tokens += int(
-                (
-                    ~torch.isin(
-                        generated,
-                        torch.tensor(sorted(eos | {self.tokenizer.pad_token_id}), device=generated.device),
-                    )
-                ).sum()
-            )
+            generated = self._decode(enc, k, params, seed, eos)
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
             for j, text in enumerate(decoded):
                 text = truncate_at_stops(text, params.stop)

@@ -1,0 +1,25 @@
+"""Execution stage: run untrusted samples against tests in warm, isolated fork servers.
+
+>>> from codepref.execution import ExecutionConfig, WorkerPool
+>>> with WorkerPool(ExecutionConfig(timeout=3.0)) as pool:          # doctest: +SKIP
+...     pool.run_asserts("def f(x):\n    return x + 1\n", ["assert f(1) == 2"]).codes
+[0]
+"""
+
+from .compare import outputs_match
+from .config import ExecutionConfig, Isolation, Outcome, SampleResult
+from .pool import SandboxError, WorkerPool, exec_matrix
+from .transform import ExecuteConfig, execute
+
+__all__ = [
+    "ExecuteConfig",
+    "ExecutionConfig",
+    "Isolation",
+    "Outcome",
+    "SampleResult",
+    "SandboxError",
+    "WorkerPool",
+    "exec_matrix",
+    "execute",
+    "outputs_match",
+]

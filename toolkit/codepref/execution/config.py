@@ -1,0 +1,93 @@
+"""Public data types of the execution stage: outcome codes, settings, results, isolation record."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import asdict, dataclass, field
+
+
+class Outcome(enum.IntEnum):
+    """Outcome code of one (sample, test) check; stored as int8 in ``exec_matrix`` (public contract)."""
+
+    PASS = 0  # the harness reached the end of the test and reported it
+    FAIL = 1  # an assertion failed / the output was wrong
+    ERROR = 2  # any other exception, or the process ended without a verdict
+    TIMEOUT = 3  # wall-clock or CPU-time limit
+    SYNTAX = 4  # the program does not compile
+    KILLED = 5  # killed by a resource limit: memory, output cap, file size, processes, seccomp violation
+
+
+@dataclass
+class ExecutionConfig:
+    """Sandbox limits and pool size. Every limit applies per test unit unless stated otherwise."""
+
+    timeout: float = field(default=3.0, metadata={"help": "Wall-clock seconds per test unit (default 3)."})
+    cpu_time: float | None = field(
+        default=None, metadata={"help": "CPU seconds per test unit, rounded up; None = same as timeout."}
+    )
+    memory_mb: int = field(
+        default=1024,
+        metadata={"help": "Address-space limit (RLIMIT_AS) per sample process in MiB; 0 = none."},
+    )
+    max_output_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "Cap on stdout, stderr and any file a sample writes (RLIMIT_FSIZE), bytes (4 MiB)."},
+    )
+    max_processes: int = field(
+        default=64,
+        metadata={"help": "Processes+threads a sample may have at once (RLIMIT_NPROC, needs root)."},
+    )
+    max_open_files: int = field(default=256, metadata={"help": "Open file descriptors per sample (RLIMIT_NOFILE)."})
+    slots: int | None = field(
+        default=None, metadata={"help": "Parallel worker slots (fork servers); None = 2 x CPU cores."}
+    )
+    isolation: str = field(
+        default="auto",
+        metadata={
+            "help": "'auto' (strongest available, warns on fallback), 'full' (error if a layer is missing), "
+            "'process' (no bubblewrap: setuid/seccomp/rlimits only), 'none' (rlimits and timeouts only)."
+        },
+    )
+    stderr_tail_bytes: int = field(
+        default=2048, metadata={"help": "Bytes of stderr kept per sample for debugging (the last ones)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ("auto", "full", "process", "none"):
+            raise ValueError(f"unknown isolation {self.isolation!r}")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+    @property
+    def n_slots(self) -> int:
+        return self.slots or 2 * (os.cpu_count() or 1)
+
+    @property
+    def cpu_seconds(self) -> int:
+        return max(1, int(-(-(self.cpu_time or self.timeout) // 1)))
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """Verdicts of one sample: one code per test unit (or per stdin/stdout case), and a stderr tail."""
+
+    codes: list[int]
+    stderr_tail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.codes) and all(c == Outcome.PASS for c in self.codes)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Which sandbox layers a pool actually runs with (recorded in dataset cards)."""
+
+    level: str  # "full", "partial" or "none"
+    layers: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,311 @@
+"""WorkerPool: warm fork servers (one per slot), each wrapped once in bubblewrap when available."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import marshal
+import os
+import queue
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from . import sandbox
+from .config import ExecutionConfig, Isolation, Outcome, SampleResult
+
+logger = logging.getLogger(__name__)
+_HDR = struct.Struct("<I")
+_START_TIMEOUT = 60.0
+
+
+class SandboxError(RuntimeError):
+    """A fork server could not be started or stopped answering."""
+
+
+class _Slot:
+    """One fork server process and its pipes."""
+
+    def __init__(self, argv: list[str], index: int) -> None:
+        self.argv, self.index = argv, index
+        self.proc: subprocess.Popen | None = None
+        self.hello: dict = {}
+
+    def start(self) -> None:
+        self._errlog = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errlog,
+            env=dict(sandbox.SAFE_ENV),
+            close_fds=True,
+            start_new_session=True,
+            cwd="/",
+        )
+
+    def await_hello(self) -> dict:
+        try:
+            self.hello = self._recv(_START_TIMEOUT)
+        except SandboxError as exc:
+            raise SandboxError(f"{exc}; server stderr: {self.stderr_text()[-2000:]}") from None
+        return self.hello
+
+    def stderr_text(self) -> str:
+        try:
+            self._errlog.seek(0)
+            return self._errlog.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _recv(self, timeout: float) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+
+        def read(n: int) -> bytes:
+            buf = bytearray()
+            while len(buf) < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise SandboxError("fork server did not answer in time")
+                chunk = os.read(fd, n - len(buf))
+                if not chunk:
+                    raise SandboxError("fork server exited")
+                buf += chunk
+            return bytes(buf)
+
+        (length,) = _HDR.unpack(read(_HDR.size))
+        return marshal.loads(read(length))
+
+    def call(self, job: dict, timeout: float) -> dict:
+        assert self.proc is not None and self.proc.stdin is not None
+        data = marshal.dumps(job)
+        try:
+            os.write(self.proc.stdin.fileno(), _HDR.pack(len(data)))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.proc.stdin.fileno(), view) :]
+        except (BrokenPipeError, OSError) as exc:
+            raise SandboxError(f"fork server is gone: {exc}") from None
+        return self._recv(timeout)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.proc.wait()
+        self._errlog.close()
+        self.proc = None
+
+
+class WorkerPool:
+    """Warm, isolated workers for running untrusted programs against tests.
+
+    Use as a context manager. ``isolation`` tells which sandbox layers are really active.
+    """
+
+    def __init__(self, config: ExecutionConfig | None = None) -> None:
+        self.config = config or ExecutionConfig()
+        self._tmp_host: str | None = None
+        self._slots: list[_Slot] = []
+        self._free: queue.Queue[_Slot] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.isolation = self._start()
+        self._executor = ThreadPoolExecutor(max_workers=len(self._slots), thread_name_prefix="codepref-exec")
+
+    # -- start-up ----------------------------------------------------------------------------------
+    def _argv(self, index: int, bwrap: str | None) -> list[str]:
+        cfg, mode = self.config, self.config.isolation
+        uid = sandbox.slot_uid(index) if mode != "none" else None
+        if bwrap:
+            tmp_root, unshare = "/tmp", False
+        else:
+            if self._tmp_host is None:
+                self._tmp_host = tempfile.mkdtemp(prefix="codepref-exec-")
+                os.chmod(self._tmp_host, 0o711)
+            tmp_root, unshare = self._tmp_host, mode != "none"
+        settings = sandbox.server_settings(
+            cfg,
+            uid=uid,
+            seccomp=mode != "none",
+            unshare_net=unshare,
+            tmp_root=tmp_root,
+            preimport="lean" if bwrap else "broad",
+        )
+        prefix = sandbox.bwrap_argv(bwrap, tmp_size=512 * 1024 * 1024) if bwrap else []
+        return prefix + [sys.executable, "-s", "-B", sandbox.SERVER_SCRIPT, marshal.dumps(settings).hex()]
+
+    def _launch(self, bwrap: str | None) -> list[dict]:
+        slots = [_Slot(self._argv(i, bwrap), i) for i in range(self.config.n_slots)]
+        try:
+            for s in slots:
+                s.start()
+            hellos = [s.await_hello() for s in slots]
+        except (SandboxError, OSError):
+            for s in slots:
+                s.stop()
+            raise
+        self._slots = slots
+        return hellos
+
+    def _start(self) -> Isolation:
+        mode = self.config.isolation
+        bwrap = sandbox.find_bwrap() if mode in ("auto", "full") else None
+        notes: list[str] = []
+        if mode in ("auto", "full") and bwrap is None:
+            notes.append("bubblewrap unavailable (install the Debian package 'bubblewrap')")
+        try:
+            hellos = self._launch(bwrap)
+        except SandboxError as exc:
+            if bwrap is None or mode == "full":
+                raise
+            notes.append(f"bubblewrap failed to start the server: {exc}")
+            bwrap = None
+            hellos = self._launch(None)
+        for s in self._slots:
+            self._free.put(s)
+        hello = hellos[0]
+        notes += [e for h in hellos for e in h.get("errors", [])][:4]
+        layers = list(sandbox.BWRAP_LAYERS) if bwrap else []
+        if not bwrap and hello.get("netns"):
+            layers.append("netns(unshare)")
+        if all(h.get("setuid") for h in hellos):
+            layers.append("setuid(unprivileged uid per slot)+nproc-limit")
+        if all(h.get("seccomp") for h in hellos):
+            layers.append("seccomp(no exec, no inet sockets, no ptrace, no foreign signals)")
+        layers += sandbox.ALWAYS_LAYERS
+        wanted = list(sandbox.BWRAP_LAYERS) + ["setuid", "seccomp"]
+        missing = [w for w in wanted if not any(layer.startswith(w) for layer in layers)]
+        if mode == "none":
+            level = "none"
+        else:
+            level = "full" if not missing else "partial"
+        iso = Isolation(level=level, layers=tuple(layers), missing=tuple(missing), notes=tuple(notes))
+        if missing and mode == "full":
+            self.close()
+            raise SandboxError(f"isolation='full' but these layers are unavailable: {missing}; {notes}")
+        if missing and mode == "auto":
+            msg = f"codepref.execution: running with partial isolation, missing {missing}. {'; '.join(notes)}"
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            logger.warning(msg)
+        logger.info("execution pool: %d slots, isolation %s", len(self._slots), iso.layers)
+        return iso
+
+    # -- running -----------------------------------------------------------------------------------
+    def _job_timeout(self, n_units: int) -> float:
+        return (n_units + 1) * (self.config.timeout + 1.0) * 2 + 30
+
+    def _run_one(self, job: dict) -> SampleResult:
+        n = len(job["units"])
+        if n == 0:
+            return SampleResult([], "")
+        if self._closed:
+            raise RuntimeError("WorkerPool is closed")
+        slot = self._free.get()
+        try:
+            for attempt in (1, 2):
+                try:
+                    reply = slot.call(job, self._job_timeout(n))
+                    break
+                except SandboxError as exc:
+                    logger.warning("fork server %d failed (%s); restarting it", slot.index, exc)
+                    slot.stop()
+                    slot.start()
+                    slot.await_hello()
+                    if attempt == 2:
+                        return SampleResult([int(Outcome.ERROR)] * n, f"sandbox failure: {exc}")
+        finally:
+            self._free.put(slot)
+        if "error" in reply:
+            logger.warning("fork server error: %s", reply["error"])
+            return SampleResult([int(Outcome.ERROR)] * n, f"sandbox error: {reply['error']}")
+        return SampleResult(list(reply["codes"]), reply["stderr"].decode("utf-8", "replace"))
+
+    def _map(self, jobs: list[dict]) -> list[SampleResult]:
+        if len(jobs) == 1:
+            return [self._run_one(jobs[0])]
+        return list(self._executor.map(self._run_one, jobs))
+
+    @staticmethod
+    def _assert_job(program: str, tests: Sequence[str], setup: str) -> dict:
+        return {"mode": "assert", "program": program, "units": list(tests), "setup": setup or ""}
+
+    @staticmethod
+    def _io_job(program: str, inputs: Sequence[str], outputs: Sequence[str], tol: float | None) -> dict:
+        if len(inputs) != len(outputs):
+            raise ValueError("inputs and outputs differ in length")
+        return {
+            "mode": "io",
+            "program": program,
+            "units": list(inputs),
+            "expected": list(outputs),
+            "tol": None if tol is None else float(tol),
+        }
+
+    def run_asserts(self, program: str, tests: Sequence[str], setup: str = "") -> SampleResult:
+        """Run ``program``, then ``setup``, then each test unit independently; one code per test."""
+        return self._run_one(self._assert_job(program, tests, setup))
+
+    def run_io(
+        self,
+        program: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        float_tolerance: float | None = None,
+    ) -> SampleResult:
+        """Run ``program`` once per input on stdin; compare stdout token-wise with the expected output."""
+        return self._run_one(self._io_job(program, inputs, outputs, float_tolerance))
+
+    def map_asserts(self, jobs: Sequence[tuple[str, Sequence[str], str]]) -> list[SampleResult]:
+        """Many ``(program, tests, setup)`` jobs in parallel across slots; results in input order."""
+        return self._map([self._assert_job(p, t, s) for p, t, s in jobs])
+
+    def map_io(
+        self, jobs: Sequence[tuple[str, Sequence[str], Sequence[str]]], float_tolerance: float | None = None
+    ) -> list[SampleResult]:
+        """Many ``(program, inputs, outputs)`` jobs in parallel across slots; results in input order."""
+        return self._map([self._io_job(p, i, o, float_tolerance) for p, i, o in jobs])
+
+    # -- shutdown ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if hasattr(self, "_executor"):
+            self._executor.shutdown(wait=True)
+        for s in self._slots:
+            s.stop()
+        if self._tmp_host:
+            import shutil
+
+            shutil.rmtree(self._tmp_host, ignore_errors=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def exec_matrix(samples: Sequence[str], tests: Sequence[str], setup: str, pool: WorkerPool) -> list[list[int]]:
+    """samples x tests outcome codes (one row per sample), computed in parallel on ``pool``."""
+    return [r.codes for r in pool.map_asserts([(s, tests, setup) for s in samples])]

@@ -1,0 +1,155 @@
+"""The ``execute`` dataset transform: samples × tests outcome matrices (SPEC §3, §4.3).
+
+Adds ``exec_matrix`` (samples × ``tests``, or × stdin/stdout cases for ``io_tests``
+problems), ``gen_exec_matrix`` (samples × ``gen_tests``, when that column exists),
+``passed`` (every ground-truth test passed) and ``exec_stderr`` (a bounded stderr tail per
+failing sample). One warm sandboxed pool serves the whole run; rows are executed shard by
+shard, so an interrupted run resumes without re-executing finished shards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from datasets import Dataset, List, Value
+
+from ..config import config_fingerprint, config_to_dict
+from ..errors import ConfigError, DataError
+from ..provenance import get_provenance, with_provenance
+from ..resumable import map_in_shards
+from .config import ExecutionConfig, Outcome
+from .pool import WorkerPool
+
+logger = logging.getLogger(__name__)
+MATRIX = List(List(Value("int8")))
+
+
+@dataclass
+class ExecuteConfig(ExecutionConfig):
+    """Sandbox limits (see ExecutionConfig) plus which tests to run."""
+
+    tests: str = field(
+        default="all",
+        metadata={
+            "help": "all = ground-truth tests (or io_tests) and gen_tests when present; ground_truth; generated"
+        },
+    )
+    float_tolerance: float | None = field(
+        default=None,
+        metadata={"help": "stdin/stdout problems: accept numbers within this absolute/relative tolerance"},
+    )
+    shard_size: int = field(default=16, metadata={"help": "Problems per resumable shard"})
+
+    def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if self.tests not in ("all", "ground_truth", "generated"):
+            raise ConfigError(f"tests must be all, ground_truth or generated, got {self.tests!r}")
+        if self.shard_size < 1:
+            raise ConfigError("shard_size must be >= 1")
+
+
+def _check(row: dict, index: int) -> None:
+    tid = row.get("task_id")
+    samples = row.get("samples")
+    if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
+        raise DataError("must be a list of programs (run sample first)", task_id=tid, field="samples", row=index)
+    if not isinstance(row.get("tests"), list):
+        raise DataError("must be a list of test units", task_id=tid, field="tests", row=index)
+
+
+def execute(
+    ds: Dataset,
+    cfg: ExecuteConfig | None = None,
+    *,
+    work_dir: str | os.PathLike | None = None,
+    pool: WorkerPool | None = None,
+) -> Dataset:
+    """Run every sample against its problem's tests in the sandbox and record the outcome codes."""
+    cfg = cfg or ExecuteConfig()
+    if "samples" not in ds.column_names:
+        raise DataError(
+            f"the dataset has no 'samples' column (columns: {ds.column_names}); run sample first", field="samples"
+        )
+    want_gt = cfg.tests in ("all", "ground_truth")
+    want_gen = cfg.tests in ("all", "generated") and "gen_tests" in ds.column_names
+    if cfg.tests == "generated" and "gen_tests" not in ds.column_names:
+        raise DataError("tests=generated but the dataset has no gen_tests column", field="gen_tests")
+    own = pool is None
+    pool = pool if pool is not None else WorkerPool(cfg)
+    try:
+        isolation = pool.isolation.as_dict()
+
+        def fn(batch: dict[str, list]) -> dict[str, list]:
+            rows = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["task_id"]))]
+            for i, row in enumerate(rows):
+                _check(row, i)
+            assert_jobs: list[tuple[str, list[str], str]] = []
+            io_jobs: list[tuple[str, list[str], list[str]]] = []
+            plan: list[tuple[str, int, int, int]] = []  # (kind, row, start, count) per matrix
+            for r, row in enumerate(rows):
+                n = len(row["samples"])
+                io = row.get("io_tests")
+                if want_gt and io and io.get("input") and not row["tests"]:
+                    plan.append(("io", r, len(io_jobs), n))
+                    io_jobs += [(s, io["input"], io["output"]) for s in row["samples"]]
+                elif want_gt:
+                    plan.append(("gt", r, len(assert_jobs), n))
+                    assert_jobs += [(s, row["tests"], row.get("test_setup") or "") for s in row["samples"]]
+                if want_gen:
+                    plan.append(("gen", r, len(assert_jobs), n))
+                    assert_jobs += [
+                        (s, row.get("gen_tests") or [], row.get("test_setup") or "") for s in row["samples"]
+                    ]
+            a_results = pool.map_asserts(assert_jobs) if assert_jobs else []
+            i_results = pool.map_io(io_jobs, float_tolerance=cfg.float_tolerance) if io_jobs else []
+            out: dict[str, list] = {}
+            if want_gt:
+                out.update(exec_matrix=[[] for _ in rows], passed=[[] for _ in rows], exec_stderr=[[] for _ in rows])
+            if want_gen:
+                out["gen_exec_matrix"] = [[] for _ in rows]
+            for kind, r, start, count in plan:
+                results = (i_results if kind == "io" else a_results)[start : start + count]
+                matrix = [list(res.codes) for res in results]
+                if kind == "gen":
+                    out["gen_exec_matrix"][r] = matrix
+                    continue
+                out["exec_matrix"][r] = matrix
+                out["passed"][r] = [res.passed for res in results]
+                out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in results]
+            return out
+
+        fingerprint = config_fingerprint(cfg, {"isolation": isolation, "v": 1})
+        result = map_in_shards(
+            ds,
+            fn,
+            desc="execute",
+            fingerprint=fingerprint,
+            work_dir=work_dir,
+            shard_size=cfg.shard_size,
+            batch_size=cfg.shard_size,
+            remove_columns=[
+                c
+                for c in ("exec_matrix", "gen_exec_matrix", "passed", "exec_stderr")
+                if c in ds.column_names and (want_gt or c == "gen_exec_matrix")
+            ],
+        )
+    finally:
+        if own:
+            pool.close()
+    for name in ("exec_matrix", "gen_exec_matrix"):
+        if name in result.column_names:
+            result = result.cast_column(name, MATRIX)
+    if want_gt:
+        result = result.cast_column("passed", List(Value("bool")))
+        result = result.cast_column("exec_stderr", List(Value("string")))
+    record = {
+        **config_to_dict(cfg),
+        "isolation": isolation,
+        "outcome_codes": {o.name.lower(): int(o) for o in Outcome},
+    }
+    return with_provenance(result, "execute", record, base=get_provenance(ds))
