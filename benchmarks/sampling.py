@@ -4,7 +4,7 @@ Same model, prompts and decoding settings for both; only the number of sequences
 ``generate`` call differs (``--batch-size`` vs 1). Tokens are real generated tokens (padding
 and EOS excluded), so early-finishing sequences in a batch are not counted as work.
 
-    PYTHONPATH=toolkit HF_HUB_OFFLINE=1 python benchmarks/sampling.py --problems 2 --n 8
+    HF_HUB_OFFLINE=1 python benchmarks/sampling.py --problems 4 --n 8 --sequential-samples 2
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--problems", type=int, default=2, help="HumanEval problems (from the start)")
+    parser.add_argument("--problems", type=int, default=4, help="HumanEval problems (from the start)")
     parser.add_argument("--n", type=int, default=8, help="samples per problem")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per generate call, batched run")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per generate call, batched run")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--threads", type=int, default=1)
