@@ -67,8 +67,13 @@ def test_split_repeats_preceding_statements_and_drops_trivial_asserts():
 def test_split_without_check_or_asserts_is_an_error():
     with pytest.raises(ValueError, match="no function 'check'"):
         split_check_function("x = 1\n", entry_point="f")
-    with pytest.raises(ValueError, match="no assert"):
-        split_check_function("def check(candidate):\n    candidate(1)\n", entry_point="f")
+    with pytest.raises(ValueError, match="is empty"):
+        split_check_function('def check(candidate):\n    """only a docstring"""\n', entry_point="f")
+    # no assert statement (EvalPlus calls an assertion() helper): the whole body is one unit
+    _, units = split_check_function(
+        "def check(candidate):\n    for x in [1]:\n        helper(candidate(x))\n", entry_point="f"
+    )
+    assert units == ["for x in [1]:\n    helper(candidate(x))"]
 
 
 def test_malformed_humaneval_file_names_row_and_field(tmp_path):

@@ -176,6 +176,70 @@ def cmd_mirror(ns: Namespace) -> None:
     out.print(f"[green]mirrored {len(done)} version(s): {', '.join(p.version for p in done) or 'none needed'}")
 
 
+def cmd_eval(ns: Namespace) -> None:
+    from ..evaluation import EvalConfig, evaluate
+
+    cfg = _build(EvalConfig, ns)
+    _, record = evaluate(cfg)
+    m = record["metrics"]
+    from rich.table import Table
+
+    table = Table(title=f"{cfg.model} on {cfg.task}")
+    for col in ("metric", "value"):
+        table.add_column(col)
+    for k, v in m["pass@k"].items():
+        table.add_row(f"pass@{k}", f"{v:.1%}")
+    for key in ("greedy_pass@1", "compile_rate"):
+        if key in m:
+            table.add_row(key, f"{m[key]:.1%}")
+    table.add_row("solved", f"{m['solved']}/{m['problems']}")
+    for key in ("median_length", "median_runtime_ns"):
+        if m.get(key) is not None:
+            table.add_row(key, f"{m[key]:.4g}")
+    out.print(table)
+    out.print(f"[green]run saved to {cfg.run_dir}")
+
+
+def cmd_compare(ns: Namespace) -> None:
+    from rich.table import Table
+
+    from ..evaluation import compare_runs, load_run, write_report
+
+    runs = {Path(p).name: load_run(p)[1] for p in ns.runs}  # runs are named by their folders
+    base = Path(ns.base).name
+    cmp = compare_runs(runs, base=base, ks=ns.ks)
+    report = write_report(cmp, ns.output)
+    table = Table(title=f"compared with {base} on {cmp['common_problems']} commonly solved problems")
+    ks = sorted({k for m in cmp["models"].values() for k in m["metrics"]["pass@k"]}, key=int)
+    for col in [
+        "model",
+        *[f"pass@{k}" for k in ks],
+        "compile",
+        "length ratio",
+        "runtime ratio",
+        "speed-up",
+        "% optimised",
+    ]:
+        table.add_column(col)
+    for name, m in cmp["models"].items():
+        r, s = m["ratios_to_base"], m.get("speedup") or {}
+
+        def fmt(v, pct=False):
+            return "–" if v is None else (f"{v:.1%}" if pct else f"{v:.3f}")
+
+        table.add_row(
+            name,
+            *[fmt(m["metrics"]["pass@k"].get(k), True) for k in ks],
+            fmt(m["metrics"]["compile_rate"], True),
+            fmt(r.get("length")),
+            fmt(r.get("runtime")),
+            fmt(s.get("speedup")),
+            fmt(s.get("optimised"), True),
+        )
+    out.print(table)
+    out.print(f"[green]report: {report}")
+
+
 _RESUMABLE = {"execute", "time"}
 _IO = [("input", "input dataset (folder, .jsonl or .parquet)"), ("output", "where to write the dataset")]
 # name -> (help, config class (module, name), transform (module, name))
@@ -297,6 +361,30 @@ def _commands() -> dict[str, tuple[str, Callable[[], ArgumentParser], Callable[[
             "MirrorConfig", "Copy versions between the local store and the Hub.", [("repo", "dataset repo id")]
         ),
         cmd_mirror,
+    )
+
+    def eval_parser() -> ArgumentParser:
+        from ..evaluation import EvalConfig
+
+        return _config_parser("Evaluate a model on a task: sample, execute, (time), metrics.", EvalConfig, [])
+
+    def compare_parser() -> ArgumentParser:
+        p = ArgumentParser(description="Compare eval runs against a base run: tables, plots, Markdown report.")
+        p.add_argument("runs", nargs="+", help="eval run folders (written by codepref eval)")
+        p.add_argument("--base", required=True, help="the base run (its folder; runs are named by their folders)")
+        p.add_argument("--output", default="eval-report", help="folder for report.md, plots and comparison.json")
+        p.add_argument("--ks", type=list[int], default=[1, 10, 100], help="k values of pass@k and best@k")
+        return p
+
+    commands["eval"] = (
+        "Evaluate a model on a benchmark (pass@k, compile rate, runtime, length).",
+        eval_parser,
+        cmd_eval,
+    )
+    commands["compare"] = (
+        "Compare eval runs with a base run; writes plots and a Markdown report.",
+        compare_parser,
+        cmd_compare,
     )
     commands["run"] = ("Run a whole pipeline from one YAML file (resumable).", run_parser, cmd_run)
     commands["stats"] = ("Table-1-style statistics and pair counts.", stats_parser, cmd_stats)

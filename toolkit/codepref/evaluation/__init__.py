@@ -11,8 +11,17 @@ from .metrics import (
     speedup,
 )
 from .report import compare_runs, markdown_report, run_metrics, write_plots, write_report
+from .runner import EvalConfig, evaluate, load_run
+from .tasks import TASKS, Task, get_task, register
 
 __all__ = [
+    "TASKS",
+    "EvalConfig",
+    "Task",
+    "evaluate",
+    "get_task",
+    "load_run",
+    "register",
     "best_at_k",
     "common_problems",
     "compare_runs",

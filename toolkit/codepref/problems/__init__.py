@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from ..errors import ConfigError, DataError
+from .codecontests import load_codecontests
 from .generic import load_generic
-from .humaneval import load_humaneval
-from .mbpp import load_mbpp
+from .humaneval import load_humaneval, load_humaneval_plus
+from .mbpp import load_mbpp, load_mbpp_plus
 from .schema import PROBLEM_COLUMNS, PROBLEM_FEATURES, build_problems, validate_problem
 from .test_units import split_asserts, split_check_function
 
@@ -31,7 +32,7 @@ __all__ = [
     "validate_problem",
 ]
 
-NAMED_SOURCES = ("humaneval", "mbpp", "mbpp-sanitized")
+NAMED_SOURCES = ("humaneval", "humaneval-plus", "mbpp", "mbpp-sanitized", "mbpp-plus", "codecontests")
 
 
 @dataclass
@@ -82,7 +83,8 @@ class ProblemsConfig:
             raise ConfigError(f"mapping applies to generic sources, not to {self.source!r}")
 
 
-def _select(ds: Dataset, cfg: ProblemsConfig) -> Dataset:
+def select_problems(ds: Dataset, cfg: ProblemsConfig) -> Dataset:
+    """Keep ``cfg.task_ids`` (in that order) and then the first ``cfg.limit`` problems."""
     if cfg.task_ids:
         index = {tid: i for i, tid in enumerate(ds["task_id"])}
         short = {tid.split("/", 1)[-1]: i for tid, i in index.items()}
@@ -107,6 +109,12 @@ def load_problems(cfg: ProblemsConfig | str = "humaneval", **overrides) -> Datas
         raise ConfigError("pass either a ProblemsConfig or keyword overrides, not both")
     if cfg.source == "humaneval":
         ds = load_humaneval(cfg.path)
+    elif cfg.source == "humaneval-plus":
+        ds = load_humaneval_plus(cfg.path, split=cfg.split or "test", revision=cfg.revision)
+    elif cfg.source == "mbpp-plus":
+        ds = load_mbpp_plus(cfg.path, split=cfg.split or "test", revision=cfg.revision)
+    elif cfg.source == "codecontests":
+        ds = load_codecontests(cfg.split or "test", source=cfg.path, revision=cfg.revision)
     elif cfg.source in ("mbpp", "mbpp-sanitized"):
         variant = "sanitized" if cfg.source == "mbpp-sanitized" else "full"
         ds = load_mbpp(cfg.split or "test", variant=variant, source=cfg.path, revision=cfg.revision)
@@ -118,4 +126,4 @@ def load_problems(cfg: ProblemsConfig | str = "humaneval", **overrides) -> Datas
             split=cfg.split or "train",
             revision=cfg.revision,
         )
-    return _select(ds, cfg)
+    return select_problems(ds, cfg)

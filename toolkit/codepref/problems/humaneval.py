@@ -37,7 +37,7 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def humaneval_row(raw: dict[str, Any], *, index: int, source: str) -> dict[str, Any]:
+def humaneval_row(raw: dict[str, Any], *, index: int, source: str, prefix: str = "humaneval") -> dict[str, Any]:
     """One HumanEval record → one problem row, with ``check`` split into per-assert units."""
     for key in ("task_id", "prompt", "test", "entry_point"):
         if not isinstance(raw.get(key), str):
@@ -50,7 +50,7 @@ def humaneval_row(raw: dict[str, Any], *, index: int, source: str) -> dict[str, 
             f"cannot split the tests: {e}", task_id=raw["task_id"], field="test", row=index, source=source
         ) from None
     return {
-        "task_id": f"humaneval/{number}",
+        "task_id": f"{prefix}/{number}",
         "prompt": raw["prompt"],
         "instruction": INSTRUCTION_TEMPLATE.format(prompt=raw["prompt"]),
         "entry_point": raw["entry_point"],
@@ -67,3 +67,24 @@ def load_humaneval(path: str | Path | None = None) -> Dataset:
     return build_problems(
         (humaneval_row(r, index=i, source=source) for i, r in enumerate(_read_jsonl(p))), source=source
     )
+
+
+PLUS_HUB_ID = "evalplus/humanevalplus"
+
+
+def load_humaneval_plus(source: str | None = None, *, split: str = "test", revision: str | None = None) -> Dataset:
+    """HumanEval+ (EvalPlus; Liu et al., 2023): HumanEval's prompts with far more tests.
+
+    Same schema as HumanEval (``task_id, prompt, canonical_solution, test, entry_point``), from
+    the Hub (``evalplus/humanevalplus``), a Hub-style folder or a local ``.jsonl[.gz]``.
+    """
+    src = source or PLUS_HUB_ID
+    p = Path(src)
+    if p.is_file():
+        raws: Any = list(_read_jsonl(p))
+    else:
+        from datasets import load_dataset
+
+        raws = load_dataset(src, split=split, revision=revision)
+    rows = (humaneval_row(dict(r), index=i, source=src, prefix="humaneval-plus") for i, r in enumerate(raws))
+    return build_problems(rows, source=src)

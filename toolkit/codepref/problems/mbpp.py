@@ -160,3 +160,33 @@ def load_mbpp(
         parts = load_dataset(src, variant, revision=revision)
         return _rows((r for s in SPLITS if s in parts for r in parts[s]), f"{src}:{variant}")
     return _rows(load_dataset(src, variant, split=split, revision=revision), f"{src}:{variant}:{split}")
+
+
+PLUS_HUB_ID = "evalplus/mbppplus"
+
+
+def load_mbpp_plus(source: str | None = None, *, split: str = "test", revision: str | None = None) -> Dataset:
+    """MBPP+ (EvalPlus; Liu et al., 2023): sanitized MBPP with far more tests.
+
+    The EvalPlus ``test`` program (inputs, expected results and an ``assertion`` loop) is kept
+    as one test unit, as EvalPlus runs it; ``test_imports`` become ``test_setup``.
+    """
+    src = source or PLUS_HUB_ID
+    path = Path(src)
+    if path.is_file():
+        raws = load_dataset("parquet" if path.suffix == ".parquet" else "json", data_files=str(path), split="train")
+    else:
+        raws = load_dataset(src, split=split, revision=revision)
+
+    def rows():
+        for i, raw in enumerate(raws):
+            row = mbpp_row(raw, index=i, source=src)
+            row["task_id"] = row["task_id"].replace("mbpp/", "mbpp-plus/", 1)
+            if not isinstance(raw.get("test"), str) or not raw["test"].strip():
+                raise DataError(
+                    "missing the EvalPlus test program", task_id=row["task_id"], field="test", row=i, source=src
+                )
+            row["tests"] = [raw["test"]]
+            yield row
+
+    return build_problems(rows(), source=src)
