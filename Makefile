@@ -13,13 +13,15 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_
 # HumanEval problems the embedded 135M model solves sometimes: a short CPU demo still gets pass/fail mixes.
 DEMO_TASKS ?= [7,22,27,28,29,30,34,42,45,53]
 
-.PHONY: install system-deps demo test test-slow lint format bench clean help
+.PHONY: install system-deps demo eval test test-slow lint format bench clean help
 
 help:
 	@echo "make demo       run the pipeline end to end on the embedded defaults (offline, CPU)"
 	@echo "make test       run the test suite (offline, CPU); make test-slow adds the slow tests"
 	@echo "make lint       ruff check + format check"
 	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make eval       evaluate the embedded model on HumanEval (n=10)"
+	@echo "make recipe-dpo (and recipe-sft/kto/orpo/rm/ppo/grpo) train on the demo's dataset; CONFIG= selects another"
 
 install: $(VENV)/.installed
 
@@ -45,11 +47,33 @@ system-deps:
 		else echo "warning: bubblewrap (bwrap) not found; install it for full sandbox isolation"; fi; \
 	fi
 
+# The demo's local dataset store lives inside demo-output, so every `make demo` starts clean and
+# `make recipe-*` (quickstart configs) find the dataset it published.
+DEMO_HUB ?= $(CURDIR)/$(DEMO_DIR)/hub
+export CODEPREF_HUB ?= $(DEMO_HUB)
+DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --n 4 --max_new_tokens 128 --ks '[1,4]'
+
 demo: install
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(OFFLINE) $(CODEPREF) problems $(DEMO_DIR)/problems --source humaneval --task_ids '$(DEMO_TASKS)'
-	$(OFFLINE) $(CODEPREF) sample $(DEMO_DIR)/problems $(DEMO_DIR)/samples --n 8 --temperature 0.6
-	$(OFFLINE) $(CODEPREF) show $(DEMO_DIR)/samples
+	rm -rf $(DEMO_DIR)
+	@echo "== 1. pipeline: problems → sample → execute → time → pairs → exports → publish (recipes/quickstart/pipeline.yaml)"
+	$(OFFLINE) $(CODEPREF) run recipes/quickstart/pipeline.yaml --output_dir $(DEMO_DIR)
+	$(OFFLINE) $(CODEPREF) show $(DEMO_DIR)/time --limit 10
+	$(OFFLINE) $(CODEPREF) stats $(DEMO_DIR)/pairs
+	@echo "== 2. the published versions, and v1 loaded back with load_dataset"
+	$(OFFLINE) $(CODEPREF) versions demo/humaneval-smollm2
+	$(OFFLINE) $(CODEPREF) pull demo/humaneval-smollm2 $(DEMO_DIR)/pulled-pairs --config_name pairs-all --revision v1 --split train
+	@echo "== 3. a short DPO run (dynamic pairs per epoch) on the published candidates"
+	$(OFFLINE) $(BIN)/python recipes/dpo.py --config recipes/quickstart/dpo.yaml --max_steps 4 --output_dir $(DEMO_DIR)/dpo
+	@echo "== 4. evaluate base and DPO models, and compare"
+	$(OFFLINE) $(CODEPREF) eval --model smollm2-135m-instruct $(DEMO_EVAL) --output $(DEMO_DIR)/eval/base
+	$(OFFLINE) $(CODEPREF) eval --model $(DEMO_DIR)/dpo $(DEMO_EVAL) --output $(DEMO_DIR)/eval/dpo
+	$(OFFLINE) $(CODEPREF) compare $(DEMO_DIR)/eval/base $(DEMO_DIR)/eval/dpo --base $(DEMO_DIR)/eval/base \
+		--ks '[1,4]' --output $(DEMO_DIR)/report
+	@echo "== done: datasets in $(DEMO_DIR)/, store in $(DEMO_HUB), report in $(DEMO_DIR)/report/report.md"
+
+eval: install
+	$(OFFLINE) $(CODEPREF) eval --model smollm2-135m-instruct --task humaneval --n 10 --ks '[1,10]' \
+		--output eval-runs/smollm2-135m-instruct-humaneval
 
 test: install
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -41,6 +41,7 @@ def test_local_jsonl_splits_by_paper_task_id_ranges(mbpp_jsonl):
     assert load_mbpp("validation", source=str(mbpp_jsonl))["task_id"] == ["mbpp/520"]
     assert load_mbpp("prompt", source=str(mbpp_jsonl))["task_id"] == ["mbpp/5"]
     assert len(load_mbpp("all", source=str(mbpp_jsonl))) == 5
+    assert load_mbpp("train+validation", source=str(mbpp_jsonl))["task_id"] == ["mbpp/700", "mbpp/974", "mbpp/520"]
 
 
 def test_row_contents(mbpp_jsonl):

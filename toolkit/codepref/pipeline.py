@@ -59,6 +59,7 @@ class StageSpec:
 
 STAGES: dict[str, StageSpec] = {
     "problems": StageSpec(".problems:ProblemsConfig", ".problems:load_problems", needs_input=False),
+    "seed": StageSpec(".sampling.seeds:SeedConfig", ".sampling.seeds:seed_problems", needs_input=False),
     "sample": StageSpec(".sampling:SampleConfig", ".sampling:sample", resumable=True),
     "rank": StageSpec(".ranking:RankConfig", ".ranking:rank"),
     "pairs": StageSpec(".pairs:PairsConfig", ".pairs:build_pairs"),

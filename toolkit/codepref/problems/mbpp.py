@@ -137,12 +137,19 @@ def _rows(raws: Iterable[Mapping[str, Any]], source: str) -> Dataset:
 def load_mbpp(
     split: str = "test", *, variant: str = "full", source: str | None = None, revision: str | None = None
 ) -> Dataset:
-    """MBPP problems of one split (``train``/``validation``/``test``/``prompt``; ``all`` for every row).
+    """MBPP problems of one split (``train``/``validation``/``test``/``prompt``; ``all`` for every row;
+    ``train+validation`` for several).
 
     ``source`` is a Hub id or Hub-style folder (default: the official Hub repo, config =
     ``variant``), or a local ``.jsonl``/``.json``/``.parquet`` file in MBPP's own schema, split by
     the paper's task-id ranges.
     """
+    if "+" in split:  # e.g. Code-Optimise's "train+validation"
+        from datasets import concatenate_datasets
+
+        return concatenate_datasets(
+            [load_mbpp(part, variant=variant, source=source, revision=revision) for part in split.split("+")]
+        )
     if variant not in ("full", "sanitized"):
         raise DataError(f"unknown MBPP variant {variant!r} (full or sanitized)", field="variant")
     if split != "all" and split not in SPLITS:
