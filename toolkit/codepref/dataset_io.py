@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 import tempfile
 from pathlib import Path
 
@@ -59,3 +60,16 @@ def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return p
+
+
+@dataclass
+class LoadConfig:
+    """A pipeline stage that starts from an existing dataset (e.g. samples made elsewhere)."""
+
+    path: str = field(metadata={"help": "Dataset folder (save_to_disk), .jsonl or .parquet file"})
+    split: str | None = field(default=None, metadata={"help": "Split, for a folder holding several"})
+
+
+def load_stage(cfg: LoadConfig) -> Dataset:
+    """The ``load`` pipeline stage: :func:`read_dataset` of ``cfg.path``."""
+    return read_dataset(cfg.path, split=cfg.split)

@@ -58,6 +58,7 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {
+    "load": StageSpec(".dataset_io:LoadConfig", ".dataset_io:load_stage", needs_input=False),
     "problems": StageSpec(".problems:ProblemsConfig", ".problems:load_problems", needs_input=False),
     "seed": StageSpec(".sampling.seeds:SeedConfig", ".sampling.seeds:seed_problems", needs_input=False),
     "sample": StageSpec(".sampling:SampleConfig", ".sampling:sample", resumable=True),
