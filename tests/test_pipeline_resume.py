@@ -19,18 +19,29 @@ def _samples(path: Path) -> None:
     for i in range(8):
         good = f"def f(x):\n    return x + {i}\n"
         bad = f"def f(x):\n    return x - {i + 1}\n"
-        rows.append({"task_id": f"p/{i}", "tests": [SLOW + f"assert f(1) == {1 + i}", f"assert f(0) == {i}"],
-                     "test_setup": "", "io_tests": None, "samples": [good, bad, good, bad],
-                     "prompt": "def f(x):\n", "instruction": "Write f."})
+        rows.append(
+            {
+                "task_id": f"p/{i}",
+                "tests": [SLOW + f"assert f(1) == {1 + i}", f"assert f(0) == {i}"],
+                "test_setup": "",
+                "io_tests": None,
+                "samples": [good, bad, good, bad],
+                "prompt": "def f(x):\n",
+                "instruction": "Write f.",
+            }
+        )
     Dataset.from_list(rows).save_to_disk(str(path))
 
 
 def _pipeline(tmp: Path, out: str) -> Path:
-    doc = {"output_dir": str(tmp / out), "stages": [
-        {"load": {"path": str(tmp / "samples")}},
-        {"execute": {"timeout": 5, "shard_size": 1, "slots": 2}},
-        {"pairs": {"policy": "code-optimise", "kinds": ["pvf"]}},
-    ]}
+    doc = {
+        "output_dir": str(tmp / out),
+        "stages": [
+            {"load": {"path": str(tmp / "samples")}},
+            {"execute": {"timeout": 5, "shard_size": 1, "slots": 2}},
+            {"pairs": {"policy": "code-optimise", "kinds": ["pvf"]}},
+        ],
+    }
     path = tmp / f"{out}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -38,8 +49,13 @@ def _pipeline(tmp: Path, out: str) -> Path:
 
 def _run(pipeline: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "codepref.cli", "run", str(pipeline)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "codepref.cli", "run", str(pipeline)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _fingerprint(folder: Path) -> str:

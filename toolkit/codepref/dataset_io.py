@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
