@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, LlamaForCausalLM
@@ -204,58 +201,7 @@ def test_reward_model_then_ppo_with_lora(tiny_model, data_dir, tmp_path):
     assert len(scores) >= 2 and all(s == s for s in scores)  # reward model scored every rollout
 
 
-class _SubprocessPool:
-    """Stand-in for ``codepref.execution.WorkerPool`` (same API), used only when that module is absent:
-    each test runs in a fresh ``python -I`` subprocess, never in the trainer's process."""
-
-    jobs = 0
-
-    def __init__(self, config=None):
-        self.timeout = getattr(config, "timeout", 5.0)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def map_asserts(self, jobs):
-        import subprocess
-
-        out = []
-        for program, tests, setup in jobs:
-            codes = []
-            for test in tests:
-                _SubprocessPool.jobs += 1
-                try:
-                    r = subprocess.run(
-                        [sys.executable, "-I", "-c", f"{setup}\n{program}\n{test}\n"],
-                        capture_output=True,
-                        timeout=self.timeout,
-                    )
-                    codes.append(0 if r.returncode == 0 else 1)
-                except subprocess.TimeoutExpired:
-                    codes.append(3)
-            out.append(types.SimpleNamespace(codes=codes))
-        return out
-
-
-@pytest.fixture
-def executor(monkeypatch):
-    """The real ``codepref.execution`` when installed; else the subprocess stand-in above."""
-    try:
-        from codepref.execution import ExecutionConfig, WorkerPool  # noqa: F401
-
-        yield "real"
-    except ImportError:
-        stand_in = types.ModuleType("codepref.execution")
-        stand_in.WorkerPool = _SubprocessPool
-        stand_in.ExecutionConfig = lambda timeout=5.0, **_: types.SimpleNamespace(timeout=timeout)
-        monkeypatch.setitem(sys.modules, "codepref.execution", stand_in)
-        yield "stand-in"
-
-
-def test_execution_reward_is_fraction_of_tests_passed(executor):
+def test_execution_reward_is_fraction_of_tests_passed():
     from codepref.training.rewards import ExecutionReward
 
     reward = ExecutionReward(timeout=5.0)
@@ -276,7 +222,8 @@ def test_execution_reward_is_fraction_of_tests_passed(executor):
     assert scores == pytest.approx([1.0, 1 / 3, 0.0])
 
 
-def test_grpo_rewards_come_from_executed_tests(tiny_model, data_dir, tmp_path, executor, monkeypatch):
+def test_grpo_rewards_come_from_executed_tests(tiny_model, data_dir, tmp_path, monkeypatch):
+    from codepref.execution import WorkerPool
     from codepref.training import rewards
 
     calls = []
@@ -287,7 +234,18 @@ def test_grpo_rewards_come_from_executed_tests(tiny_model, data_dir, tmp_path, e
         calls.append((kwargs["tests"], out))
         return out
 
+    executed = []
+    real_map = WorkerPool.map_asserts
+
+    def sandbox_spy(self, jobs):
+        executed.extend(jobs)
+        return real_map(self, jobs)
+
     monkeypatch.setattr(rewards.ExecutionReward, "__call__", spy)
+    monkeypatch.setattr(WorkerPool, "map_asserts", sandbox_spy)
+    # a random tiny model writes no code: every completion is read as a correct program, so the
+    # logged reward must be exactly what the sandbox returns for it (all hidden tests pass → 1.0)
+    monkeypatch.setattr(rewards.ExecutionReward, "program", lambda self, *a, **k: PROGRAMS["fast"])
     tr = run(
         "grpo",
         [
@@ -308,8 +266,7 @@ def test_grpo_rewards_come_from_executed_tests(tiny_model, data_dir, tmp_path, e
     )
     assert calls and all(len(t) == 3 for tests, _ in calls for t in tests)  # hidden tests reached the executor
     logged = [h for h in tr.state.log_history if "rewards/execution_reward/mean" in h]
-    assert logged and all(0.0 <= h["rewards/execution_reward/mean"] <= 1.0 for h in logged)
-    if executor == "stand-in":
-        assert _SubprocessPool.jobs > 0
+    assert logged and all(h["rewards/execution_reward/mean"] == 1.0 for h in logged)
+    assert executed and all(program == PROGRAMS["fast"] for program, _, _ in executed)  # ran in the sandbox pool
     AutoModelForCausalLM.from_pretrained(tmp_path / "grpo")
     assert torch.get_num_threads() == 1
