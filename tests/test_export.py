@@ -87,3 +87,10 @@ def test_errors():
         ExportConfig(format="csv")
     with pytest.raises(DataError, match="needs the 'pairs' column"):
         export(Dataset.from_list([ROW]), ExportConfig(format="preference"))
+
+
+def test_empty_exports_keep_their_columns():
+    ds = paired(passed=[False, False, False, False])  # nothing passes: no pairs
+    for fmt in ("preference", "kto", "sft", "candidates"):
+        out = export(ds, ExportConfig(format=fmt))
+        assert len(out) == 0 and "prompt" in out.column_names and "task_id" in out.column_names

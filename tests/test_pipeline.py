@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
@@ -77,6 +78,42 @@ def test_run_skips_finished_stages_and_honours_from_until(tmp_path):
         run_pipeline(doc, start="nope")
 
 
+def test_empty_stage_outputs_are_saved_and_published(tmp_path, monkeypatch):
+    """A model that solves nothing yields no pairs: the empty export is still saved and published."""
+    from datasets import Dataset
+
+    from codepref.hub import pull
+
+    monkeypatch.setenv("CODEPREF_HUB", str(tmp_path / "store"))
+    rows = [
+        {
+            "task_id": "a",
+            "prompt": "p",
+            "instruction": "i",
+            "tests": ["assert f()"],
+            "completions": ["x", "y"],
+            "samples": ["x", "y"],
+            "passed": [False, False],
+        }
+    ]
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "samples"))
+    doc = {
+        "output_dir": str(tmp_path / "run"),
+        "stages": [
+            {"load": {"path": str(tmp_path / "samples")}},
+            {"pairs": {"policy": "code-optimise", "kinds": ["pvf"]}},
+            {"name": "dpo", "export": {"format": "preference"}, "input": "pairs"},
+            {"publish": {"repo": "me/empty", "version": "v1", "configs": {"dpo": "dpo", "samples": "pairs"}}},
+        ],
+    }
+    out = run_pipeline(doc)
+    dpo = load_from_disk(str(out["dpo"]))
+    assert len(dpo) == 0 and {"prompt", "chosen", "rejected"} <= set(dpo.column_names)
+    record = json.loads((out["publish"] / "result.json").read_text())
+    assert record["configs"] == ["samples"] and record["skipped_empty"] == ["dpo"]  # said, not silently dropped
+    assert len(pull("me/empty", config="samples", revision="v1", split="train")) == 1
+
+
 def test_publish_stage_publishes_stage_outputs_with_provenance(tmp_path, monkeypatch):
     from codepref.hub import pull
 
@@ -97,3 +134,17 @@ def test_publish_stage_publishes_stage_outputs_with_provenance(tmp_path, monkeyp
         bad = {**doc, "output_dir": str(tmp_path / "run2")}
         bad["stages"] = [doc["stages"][0], {"publish": {"repo": "me/p", "version": "v2", "configs": {"x": "nope"}}}]
         run_pipeline(bad)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/pipeline*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_shipped_pipelines_are_valid(path):
+    """Every paper/quickstart pipeline file names real stages with valid options (no work is done)."""
+    from codepref.pipeline import load_pipeline
+
+    _, stages = plan(load_pipeline(path))
+    assert stages[0].kind in ("problems", "seed", "load")
+    assert any(s.kind == "publish" for s in stages)

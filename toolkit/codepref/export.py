@@ -30,6 +30,13 @@ from .provenance import get_provenance, with_provenance
 from .ranking import row_seed
 
 FORMATS = ("preference", "reward", "kto", "sft", "candidates")
+EMPTY_COLUMNS = {  # the columns of each format, for an export with no rows
+    "preference": ("task_id", "prompt", "chosen", "rejected", "kind"),
+    "reward": ("task_id", "prompt", "chosen", "rejected", "kind"),
+    "kto": ("task_id", "prompt", "completion", "label"),
+    "sft": ("task_id", "prompt", "completion"),
+    "candidates": ("task_id", "prompt", "responses", "pairs", "sft"),
+}
 # DSTC §3 Component II: code and test concatenated into one response, in the four-part format
 # the DSTC prompt asks for (the paper's exact template was lost in the text extraction).
 DSTC_TEMPLATE = "[Implementation]\n```python\n{code}\n```\n\n[Tests]\n```python\n{test}\n```"
@@ -211,7 +218,7 @@ def export(ds: Dataset, cfg: ExportConfig | None = None) -> Dataset:
                     "kind": p["kind"],
                 }
             )
-    out = Dataset.from_list(rows) if rows else Dataset.from_dict({"task_id": [], "prompt": []})
+    out = Dataset.from_list(rows) if rows else Dataset.from_dict({c: [] for c in EMPTY_COLUMNS[cfg.format]})
     record = {
         "format": cfg.format,
         "style": "conversational" if b.conversational else "standard",

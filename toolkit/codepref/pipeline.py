@@ -209,7 +209,7 @@ def _save(result: Any, target: Path) -> None:
     if isinstance(result, Dataset):
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        result.save_to_disk(str(tmp))
+        result.save_to_disk(str(tmp), num_shards=1 if len(result) == 0 else None)  # an empty stage output too
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     else:  # e.g. publish returns a record of what it published

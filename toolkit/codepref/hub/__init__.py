@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "versions",
 ]
 
+logger = logging.getLogger(__name__)
 DataLike = Dataset | DatasetDict | dict[str, Any]
 
 
@@ -140,6 +142,13 @@ def publish(
     repo = check_repo(_strip_hf(repo)[0])
     check_version(version)
     configs = normalize_configs(dataset_or_dict, config)
+    empty = [f"{name}/{split}" for name, dd in configs.items() for split, ds in dd.items() if len(ds) == 0]
+    if empty:  # load_dataset cannot read a config whose parquet files hold no rows
+        raise DataError(
+            f"nothing to publish in {', '.join(empty)}: it has no rows (an empty config cannot be "
+            "loaded with load_dataset)",
+            field="config",
+        )
     message = message or f"Publish {version}: {', '.join(configs)}"
     info = CardInfo.coerce(card)
     recorded: dict[str, Any] = {}  # what the pipeline stages recorded inside the data (codepref.provenance)
@@ -275,6 +284,12 @@ def publish_stage(cfg: PublishStageConfig, *, stage_outputs: dict[str, Path]) ->
     if missing:
         raise ConfigError(f"publish: configs refer to unknown stages {missing} (stages: {sorted(stage_outputs)})")
     data = {name: load_from_disk(str(stage_outputs[stage])) for name, stage in cfg.configs.items()}
+    skipped = sorted(name for name, ds in data.items() if len(ds) == 0)
+    if skipped:
+        logger.warning("publish: skipping empty configs %s (no rows to publish)", skipped)
+        data = {name: ds for name, ds in data.items() if len(ds)}
+    if not data:
+        raise DataError(f"publish: every config is empty ({', '.join(skipped)}); nothing to publish", field="configs")
     card = load_card_file(cfg.card) if isinstance(cfg.card, str) else cfg.card
     pv = publish(
         data, cfg.repo, version=cfg.version, private=cfg.private, message=cfg.message, card=card, store=cfg.store
@@ -283,6 +298,7 @@ def publish_stage(cfg: PublishStageConfig, *, stage_outputs: dict[str, Path]) ->
         "repo": cfg.repo,
         "version": pv.version,
         "commit": pv.commit,
-        "configs": list(cfg.configs),
+        "configs": list(data),
+        "skipped_empty": skipped,
         "load": pv.load_snippet(),
     }
