@@ -9,6 +9,7 @@
 from .compare import outputs_match
 from .config import ExecutionConfig, Isolation, Outcome, SampleResult
 from .pool import SandboxError, WorkerPool, exec_matrix
+from .ray_backend import RayPool
 from .transform import ExecuteConfig, execute
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ExecutionConfig",
     "Isolation",
     "Outcome",
+    "RayPool",
     "SampleResult",
     "SandboxError",
     "WorkerPool",

@@ -5,6 +5,9 @@ problems), ``gen_exec_matrix`` (samples × ``gen_tests``, when that column exist
 ``passed`` (every ground-truth test passed) and ``exec_stderr`` (a bounded stderr tail per
 failing sample). One warm sandboxed pool serves the whole run; rows are executed shard by
 shard, so an interrupted run resumes without re-executing finished shards.
+
+``backend="ray"`` spreads each shard's rows over a Ray cluster (see ``ray_backend``): every node
+runs the same sandboxed ``WorkerPool``, so the output is identical to the local backend's.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from datasets import Dataset, List, Value
 
@@ -21,6 +25,9 @@ from ..provenance import get_provenance, with_provenance
 from ..resumable import map_in_shards
 from .config import ExecutionConfig, Outcome
 from .pool import WorkerPool
+
+if TYPE_CHECKING:
+    from .ray_backend import RayPool
 
 logger = logging.getLogger(__name__)
 MATRIX = List(List(Value("int8")))
@@ -41,6 +48,20 @@ class ExecuteConfig(ExecutionConfig):
         metadata={"help": "stdin/stdout problems: accept numbers within this absolute/relative tolerance"},
     )
     shard_size: int = field(default=16, metadata={"help": "Problems per resumable shard"})
+    backend: str = field(
+        default="local",
+        metadata={
+            "help": "local = a sandboxed pool on this machine; ray = the same sandboxed pool on every node of "
+            "a Ray cluster (optional extra 'ray'; identical results; slots then count per node)"
+        },
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "backend=ray: cluster to join (ray.init address, e.g. 'auto' or 'ray://head:10001'); "
+            "None = reuse an initialised Ray, else RAY_ADDRESS, else start a local instance"
+        },
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -51,6 +72,8 @@ class ExecuteConfig(ExecutionConfig):
             raise ConfigError(f"tests must be all, ground_truth or generated, got {self.tests!r}")
         if self.shard_size < 1:
             raise ConfigError("shard_size must be >= 1")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend must be local or ray, got {self.backend!r}")
 
 
 def _check(row: dict, index: int) -> None:
@@ -62,14 +85,56 @@ def _check(row: dict, index: int) -> None:
         raise DataError("must be a list of test units", task_id=tid, field="tests", row=index)
 
 
+def _execute_rows(
+    rows: list[dict], pool: WorkerPool, cfg: ExecuteConfig, want_gt: bool, want_gen: bool
+) -> dict[str, list]:
+    """The new columns for already-checked ``rows``, executed on ``pool`` (shared by both backends)."""
+    assert_jobs: list[tuple[str, list[str], str]] = []
+    io_jobs: list[tuple[str, list[str], list[str]]] = []
+    plan: list[tuple[str, int, int, int]] = []  # (kind, row, start, count) per matrix
+    for r, row in enumerate(rows):
+        n = len(row["samples"])
+        io = row.get("io_tests")
+        if want_gt and io and io.get("input") and not row["tests"]:
+            plan.append(("io", r, len(io_jobs), n))
+            io_jobs += [(s, io["input"], io["output"]) for s in row["samples"]]
+        elif want_gt:
+            plan.append(("gt", r, len(assert_jobs), n))
+            assert_jobs += [(s, row["tests"], row.get("test_setup") or "") for s in row["samples"]]
+        if want_gen:
+            plan.append(("gen", r, len(assert_jobs), n))
+            assert_jobs += [(s, row.get("gen_tests") or [], row.get("test_setup") or "") for s in row["samples"]]
+    a_results = pool.map_asserts(assert_jobs) if assert_jobs else []
+    i_results = pool.map_io(io_jobs, float_tolerance=cfg.float_tolerance) if io_jobs else []
+    out: dict[str, list] = {}
+    if want_gt:
+        out.update(exec_matrix=[[] for _ in rows], passed=[[] for _ in rows], exec_stderr=[[] for _ in rows])
+    if want_gen:
+        out["gen_exec_matrix"] = [[] for _ in rows]
+    for kind, r, start, count in plan:
+        results = (i_results if kind == "io" else a_results)[start : start + count]
+        matrix = [list(res.codes) for res in results]
+        if kind == "gen":
+            out["gen_exec_matrix"][r] = matrix
+            continue
+        out["exec_matrix"][r] = matrix
+        out["passed"][r] = [res.passed for res in results]
+        out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in results]
+    return out
+
+
 def execute(
     ds: Dataset,
     cfg: ExecuteConfig | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
-    pool: WorkerPool | None = None,
+    pool: WorkerPool | RayPool | None = None,
 ) -> Dataset:
-    """Run every sample against its problem's tests in the sandbox and record the outcome codes."""
+    """Run every sample against its problem's tests in the sandbox and record the outcome codes.
+
+    ``pool``: a warm pool to reuse across calls (a ``WorkerPool`` for backend=local, a
+    ``ray_backend.RayPool`` for backend=ray); by default one is started and closed here.
+    """
     cfg = cfg or ExecuteConfig()
     if "samples" not in ds.column_names:
         raise DataError(
@@ -79,8 +144,16 @@ def execute(
     want_gen = cfg.tests in ("all", "generated") and "gen_tests" in ds.column_names
     if cfg.tests == "generated" and "gen_tests" not in ds.column_names:
         raise DataError("tests=generated but the dataset has no gen_tests column", field="gen_tests")
+    ray = cfg.backend == "ray"
+    if pool is not None and (getattr(pool, "backend", "local") == "ray") != ray:
+        raise ConfigError(f"backend={cfg.backend!r} does not match the pool passed ({type(pool).__name__})")
     own = pool is None
-    pool = pool if pool is not None else WorkerPool(cfg)
+    if pool is None and ray:
+        from .ray_backend import RayPool  # ray itself is imported only on this path
+
+        pool = RayPool(cfg)
+    elif pool is None:
+        pool = WorkerPool(cfg)
     try:
         isolation = pool.isolation.as_dict()
 
@@ -88,42 +161,13 @@ def execute(
             rows = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["task_id"]))]
             for i, row in enumerate(rows):
                 _check(row, i)
-            assert_jobs: list[tuple[str, list[str], str]] = []
-            io_jobs: list[tuple[str, list[str], list[str]]] = []
-            plan: list[tuple[str, int, int, int]] = []  # (kind, row, start, count) per matrix
-            for r, row in enumerate(rows):
-                n = len(row["samples"])
-                io = row.get("io_tests")
-                if want_gt and io and io.get("input") and not row["tests"]:
-                    plan.append(("io", r, len(io_jobs), n))
-                    io_jobs += [(s, io["input"], io["output"]) for s in row["samples"]]
-                elif want_gt:
-                    plan.append(("gt", r, len(assert_jobs), n))
-                    assert_jobs += [(s, row["tests"], row.get("test_setup") or "") for s in row["samples"]]
-                if want_gen:
-                    plan.append(("gen", r, len(assert_jobs), n))
-                    assert_jobs += [
-                        (s, row.get("gen_tests") or [], row.get("test_setup") or "") for s in row["samples"]
-                    ]
-            a_results = pool.map_asserts(assert_jobs) if assert_jobs else []
-            i_results = pool.map_io(io_jobs, float_tolerance=cfg.float_tolerance) if io_jobs else []
-            out: dict[str, list] = {}
-            if want_gt:
-                out.update(exec_matrix=[[] for _ in rows], passed=[[] for _ in rows], exec_stderr=[[] for _ in rows])
-            if want_gen:
-                out["gen_exec_matrix"] = [[] for _ in rows]
-            for kind, r, start, count in plan:
-                results = (i_results if kind == "io" else a_results)[start : start + count]
-                matrix = [list(res.codes) for res in results]
-                if kind == "gen":
-                    out["gen_exec_matrix"][r] = matrix
-                    continue
-                out["exec_matrix"][r] = matrix
-                out["passed"][r] = [res.passed for res in results]
-                out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in results]
-            return out
+            if ray:
+                return pool.run_rows(rows, want_gt, want_gen)
+            return _execute_rows(rows, pool, cfg, want_gt, want_gen)
 
-        fingerprint = config_fingerprint(cfg, {"isolation": isolation, "v": 1})
+        # the backend does not change any verdict: shards are shared between backends (resume either way)
+        same_results = {k: v for k, v in config_to_dict(cfg).items() if k not in ("backend", "ray_address")}
+        fingerprint = config_fingerprint(same_results, {"isolation": isolation, "v": 1})
         result = map_in_shards(
             ds,
             fn,
@@ -138,6 +182,7 @@ def execute(
                 if c in ds.column_names and (want_gt or c == "gen_exec_matrix")
             ],
         )
+        cluster = pool.cluster_info() if ray else None
     finally:
         if own:
             pool.close()
@@ -152,4 +197,6 @@ def execute(
         "isolation": isolation,
         "outcome_codes": {o.name.lower(): int(o) for o in Outcome},
     }
+    if cluster is not None:
+        record["ray_cluster"] = cluster  # nodes, CPUs, workers (one per node) and slots used
     return with_provenance(result, "execute", record, base=get_provenance(ds))
