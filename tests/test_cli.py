@@ -80,7 +80,9 @@ def test_cli_import_does_not_import_torch():
     )
 
 
-@pytest.mark.parametrize("cmd", ["problems", "sample", "rank", "pairs", "export", "stats", "show", "run"])
+@pytest.mark.parametrize(
+    "cmd", ["problems", "sample", "execute", "time", "rank", "pairs", "export", "stats", "show", "run"]
+)
 def test_every_subcommand_documents_its_options(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])

@@ -249,6 +249,11 @@ _TRANSFORMS = {
         ("..execution", "ExecuteConfig"),
         ("..execution", "execute"),
     ),
+    "time": (
+        "Measure runtimes of passing samples in the sandbox: count (callgrind), code-optimise, interleaved.",
+        ("..timing", "TimingConfig"),
+        ("..timing", "time_samples"),
+    ),
     "rank": (
         "Score samples and tests: pass_count, self_validation (CodeDPO), minimax (DSTC), dual_agreement.",
         ("..ranking", "RankConfig"),

@@ -1,0 +1,147 @@
+"""The timing stage: mode semantics, test subsets, nulls, determinism, ordering, isolation."""
+
+import os
+import uuid
+
+import pytest
+from datasets import Dataset
+
+from codepref.errors import ConfigError, DataError
+from codepref.pairs import effective_passed
+from codepref.provenance import get_provenance
+from codepref.timing import TimingConfig, runner, time_samples
+from codepref.timing.transform import plan_row
+
+LINEAR = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+QUADRATIC = (
+    "def f(n):\n    s = 0\n    for i in range(n):\n        for j in range(n):\n"
+    "            if j == 0:\n                s += i\n    return s\n"
+)
+CLOSED = "def f(n):\n    return n * (n - 1) // 2\n"
+WRONG = "def f(n):\n    return 0\n"
+TESTS = ["assert f(60) == 1770", "assert f(3) == 3"]
+
+# fast settings for code-optimise semantics
+CO_FAST = dict(mode="code-optimise", batch_size=5, max_batches=3, processes=2, cov_threshold=10.0, max_seconds=20)
+
+needs_valgrind = pytest.mark.skipif(runner.find_valgrind() is None, reason="valgrind/gcc not installed")
+
+
+def _row(samples, passed, tests=TESTS, **extra):
+    return {"task_id": "t/sum", "tests": tests, "test_setup": "", "samples": samples, "passed": passed, **extra}
+
+
+@needs_valgrind
+def test_count_mode_deterministic_ordered_and_null_for_failures():
+    ds = Dataset.from_list([_row([QUADRATIC, LINEAR, WRONG, CLOSED], [True, True, False, True])])
+    cfg = TimingConfig(mode="count", sessions=2, repeats=3)
+    a, b = time_samples(ds, cfg), time_samples(ds, cfg)
+    ra = a[0]
+    assert ra["cost"][2] is None and ra["runtime_ns"][2] is None and ra["timing_stable"][2] is None
+    q, lin, closed = ra["cost"][0], ra["cost"][1], ra["cost"][3]
+    assert q > 5 * lin > 5 * closed > 0  # O(n^2) > O(n) > O(1)
+    assert ra["runtime_ns"][0] > ra["runtime_ns"][1] > ra["runtime_ns"][3] > 0
+    for i in (0, 1, 3):  # same counts twice (within 0.5%, or ~1000 instructions of interpreter jitter)
+        assert abs(a[0]["cost"][i] - b[0]["cost"][i]) <= max(0.005 * a[0]["cost"][i], 1000)
+        assert ra["runtime_cov"][i] < (0.01 if i < 3 else 0.05) and ra["timing_stable"][i] is True
+    rec = get_provenance(a)["time"]
+    assert rec["mode"] == "count" and rec["valgrind_version"].startswith("valgrind")
+    assert rec["cpu_model"] and rec["python_version"] and rec["ns_per_instruction"] > 0
+    assert "seccomp" in " ".join(rec["isolation"]["layers"])
+    assert str(a.features["cost"]) == "List(Value('int64'))"
+
+
+def test_code_optimise_unstable_sample_is_marked_failed():
+    noisy = (
+        "import random\n"
+        "def f(n):\n    k = random.choice([1, 30000])\n    s = 0\n    for i in range(k):\n        s += 1\n"
+        "    return n * (n - 1) // 2\n"
+    )
+    ds = Dataset.from_list([_row([noisy, CLOSED, WRONG], [True, True, False])])
+    cfg = TimingConfig(**{**CO_FAST, "cov_threshold": 0.5, "batch_size": 20, "max_batches": 3})
+    out = time_samples(ds, cfg)[0]
+    assert out["runtime_ns"][0] is None and out["timing_stable"][0] is False  # never stable → failed
+    assert out["runtime_ns"][1] > 0 and out["timing_stable"][1] is True
+    assert out["runtime_ns"][2] is None and out["timing_stable"][2] is None
+    ok = effective_passed([True, True, False], [float("nan") if v is None else v for v in out["runtime_ns"]])
+    assert ok.tolist() == [False, True, False]
+
+
+def test_code_optimise_subset_of_tests_is_not_charged_for_slow_test(tmp_path):
+    slow_big = "def f(n):\n    s = 0\n    for i in range(n):\n        s += 1\n    return s\n"
+    fast = "def f(n):\n    return n\n"
+    tests = ["assert f(3) == 3", "assert f(200000) == 200000"]
+    row = _row([slow_big, fast], [True, True], tests=tests, credible_tests=[0])
+    ds = Dataset.from_list([row])
+    cfg = TimingConfig(**{**CO_FAST, "processes": 1})
+    full = time_samples(ds, cfg)[0]["runtime_ns"]
+    sub = time_samples(ds, TimingConfig(**{**CO_FAST, "processes": 1, "tests": "credible_tests"}))[0]["runtime_ns"]
+    assert full[0] > 20 * full[1]  # the big test dominates the loop version
+    assert sub[0] < 5 * sub[1]  # ... and is not charged when outside the subset
+    call = time_samples(
+        ds, TimingConfig(**{**CO_FAST, "processes": 1}), select_tests=lambda r: [0], work_dir=tmp_path
+    )[0]["runtime_ns"]
+    assert call[0] < 5 * call[1]
+
+
+def test_credible_tests_from_score_and_gen_exec_matrix():
+    row = _row(
+        ["p0", "p1", "p2"],
+        [True, True, False],
+        gen_tests=["g0", "g1", "g2"],
+        gen_exec_matrix=[[0, 1, 0], [0, 0, 0], [1, 1, 1]],
+        score=[2.0, 1.0, 0.0],
+    )
+    plans = plan_row(row, 0, TimingConfig(mode="code-optimise", tests="credible"), None)
+    assert set(plans) == {0, 1}  # failed samples are not timed
+    assert plans[0]["tests"] == ["g0", "g2"] and plans[1]["tests"] == ["g0", "g2"]  # passed by argmax (sample 0)
+    plain = plan_row(_row(["a", "b"], [True, True], exec_matrix=[[0, 0], [0, 0]]), 0, TimingConfig(), None)
+    assert plain[1]["tests"] == TESTS
+
+
+def test_bad_input_raises_data_error_naming_row_and_field():
+    ds = Dataset.from_list([_row([LINEAR, CLOSED], [True])])
+    with pytest.raises(DataError, match=r"task_id 't/sum', field 'passed'"):
+        time_samples(ds, TimingConfig(**CO_FAST))
+    with pytest.raises(DataError, match="field 'credible_tests'"):
+        time_samples(
+            Dataset.from_list([_row([LINEAR], [True], credible_tests=[7])]),
+            TimingConfig(**{**CO_FAST, "tests": "credible_tests"}),
+        )
+    with pytest.raises(DataError, match="passed"):
+        time_samples(Dataset.from_list([{"task_id": "x", "samples": ["pass"], "tests": []}]), TimingConfig())
+    with pytest.raises(ConfigError):
+        TimingConfig(mode="fastest")
+
+
+def test_hostile_sample_cannot_escape_during_timing(tmp_path):
+    target = f"/work/main/.codepref-timing-escape-{uuid.uuid4().hex}"
+    home_target = os.path.join(os.path.expanduser("~"), f".codepref-escape-{uuid.uuid4().hex}")
+    writes = (
+        "import os\n"
+        f"for p in ({target!r}, {home_target!r}, '/etc/codepref-escape'):\n"
+        "    try:\n        open(p, 'w').write('x')\n    except OSError:\n        pass\n"
+        "open('inside_tmp_is_fine.txt', 'w').write('ok')\n" + CLOSED
+    )
+    sock = "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\n" + CLOSED
+    execs = "import os\nos.execv('/bin/sh', ['sh', '-c', 'touch /tmp/x'])\n" + CLOSED
+    ds = Dataset.from_list([_row([writes, sock, execs, CLOSED], [True] * 4)])
+    out = time_samples(ds, TimingConfig(**{**CO_FAST, "processes": 1}))[0]
+    assert not os.path.exists(target) and not os.path.exists(home_target)
+    assert not os.path.exists("/etc/codepref-escape")
+    assert out["runtime_ns"][0] is not None  # writing inside its own temp dir is allowed
+    assert out["runtime_ns"][1] is None and out["timing_stable"][1] is False  # socket: killed
+    assert out["runtime_ns"][2] is None and out["timing_stable"][2] is False  # exec: killed
+    assert out["runtime_ns"][3] is not None
+
+
+def test_interleaved_mode_ratio_and_resume(tmp_path):
+    ds = Dataset.from_list([_row([QUADRATIC, LINEAR, WRONG], [True, True, False])])
+    cfg = TimingConfig(mode="interleaved", rounds=5, warmup_rounds=1, turn_ms=1.0, cov_threshold=1.0)
+    out = time_samples(ds, cfg, work_dir=tmp_path)
+    r = out[0]
+    assert r["runtime_ns"][0] > r["runtime_ns"][1] > 0 and r["runtime_ns"][2] is None
+    assert r["runtime_ratio"][0] > 1 > r["runtime_ratio"][1]
+    again = time_samples(ds, cfg, work_dir=tmp_path)  # resumed from the saved shard: identical
+    assert again.to_list() == out.to_list()
+    assert get_provenance(out)["time"]["mode"] == "interleaved"

@@ -1,0 +1,201 @@
+"""The ``time`` dataset transform: runtime_ns / runtime_cov / cost / timing_stable per sample."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from collections.abc import Callable, Sequence
+
+from datasets import Dataset, List, Value
+
+from ..config import config_fingerprint, config_to_dict
+from ..errors import DataError
+from ..provenance import get_provenance, with_provenance
+from ..resumable import map_in_shards
+from . import measure, runner
+from .config import TimingConfig
+
+logger = logging.getLogger(__name__)
+SelectTests = Callable[[dict], Sequence[int]]
+OUTPUT_COLUMNS = ("runtime_ns", "runtime_cov", "cost", "timing_stable", "runtime_ratio")
+
+
+def _int_list(value, n: int, tid, name: str, row: int) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        raise DataError("must be a list of test indices (int)", task_id=tid, field=name, row=row)
+    bad = [x for x in value if not 0 <= x < n]
+    if bad:
+        raise DataError(f"test indices {bad} out of range 0..{n - 1}", task_id=tid, field=name, row=row)
+    return list(value)
+
+
+def _passes(matrix, i: int, t: int) -> bool:
+    return matrix is None or (i < len(matrix) and t < len(matrix[i]) and matrix[i][t] == 0)
+
+
+def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | None) -> dict[int, dict]:
+    """{sample index: solution dict} for the passing samples of one row, on the chosen tests."""
+    tid = row.get("task_id")
+    samples, passed = row.get("samples"), row.get("passed")
+    if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
+        raise DataError("must be a list of programs (run sample first)", task_id=tid, field="samples", row=index)
+    if not isinstance(passed, list) or len(passed) != len(samples) or not all(isinstance(p, bool) for p in passed):
+        raise DataError(
+            "must be a list of booleans, one per sample (run execute first)", task_id=tid, field="passed", row=index
+        )
+    tests = row.get("tests") or []
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+        raise DataError("must be a list of test units", task_id=tid, field="tests", row=index)
+    setup = row.get("test_setup") or ""
+    io = row.get("io_tests") or None
+    matrix = row.get("exec_matrix")
+    plans: dict[int, dict] = {}
+    if not tests and io and io.get("input"):
+        if select is not None or cfg.tests != "passed":
+            raise DataError("test subsets are not supported for stdin/stdout problems", task_id=tid, field="io_tests")
+        for i, ok in enumerate(passed):
+            if ok:
+                plans[i] = {"program": samples[i], "setup": "", "tests": [], "inputs": list(io["input"])}
+        return plans
+    if cfg.tests == "credible":
+        gen, gm, score = row.get("gen_tests"), row.get("gen_exec_matrix"), row.get("score")
+        if not isinstance(gen, list):
+            raise DataError("tests=credible needs gen_tests", task_id=tid, field="gen_tests", row=index)
+        if not isinstance(gm, list) or len(gm) != len(samples):
+            raise DataError("tests=credible needs one row per sample", task_id=tid, field="gen_exec_matrix", row=index)
+        if not isinstance(score, list) or len(score) != len(samples):
+            raise DataError(
+                "tests=credible needs one score per sample (run rank)", task_id=tid, field="score", row=index
+            )
+        if not samples:
+            return plans
+        top = max(range(len(samples)), key=lambda i: (score[i], -i))  # argmax, first on ties
+        credible = [t for t in range(len(gen)) if _passes(gm, top, t)]
+        for i, ok in enumerate(passed):
+            if ok:
+                units = [gen[t] for t in credible if _passes(gm, i, t)]  # only credible tests it passes
+                plans[i] = {"program": samples[i], "setup": setup, "tests": units}
+        return plans
+    if select is not None:
+        subset = _int_list(list(select(row)), len(tests), tid, "select_tests", index)
+    elif cfg.tests == "passed":
+        subset = list(range(len(tests)))
+    else:
+        if cfg.tests not in row:
+            raise DataError(f"no column {cfg.tests!r} with test indices", task_id=tid, field=cfg.tests, row=index)
+        subset = _int_list(row[cfg.tests], len(tests), tid, cfg.tests, index)
+    for i, ok in enumerate(passed):
+        if ok:
+            units = [tests[t] for t in subset if _passes(matrix, i, t)]
+            plans[i] = {"program": samples[i], "setup": setup, "tests": units}
+    return plans
+
+
+def time_samples(
+    ds: Dataset,
+    cfg: TimingConfig | None = None,
+    *,
+    work_dir: str | os.PathLike | None = None,
+    select_tests: SelectTests | None = None,
+) -> Dataset:
+    """Time every passing sample in the sandbox; add runtime_ns, runtime_cov, timing_stable (+ cost / ratio).
+
+    Failed samples get nulls (``timing_stable`` null: not timed). A passing sample whose measurement
+    never stabilised or errored gets ``runtime_ns`` null and ``timing_stable`` False — downstream
+    (``pairs.effective_passed``) then treats it as failed, as Code-Optimise §3.2 does.
+    ``select_tests(row) -> indices into row["tests"]`` overrides ``cfg.tests`` (not part of the fingerprint:
+    pass a fresh ``work_dir`` when you change it).
+    """
+    cfg = cfg or TimingConfig()
+    for col in ("samples", "passed"):
+        if col not in ds.column_names:
+            raise DataError(
+                f"the dataset has no {col!r} column (columns: {ds.column_names}); run execute first", field=col
+            )
+    if cfg.tests not in ("passed", "credible") and cfg.tests not in ds.column_names and select_tests is None:
+        raise DataError(f"tests={cfg.tests!r} names no column of the dataset", field=cfg.tests)
+    if cfg.mode == "count" and runner.find_valgrind() is None:
+        raise DataError("mode=count needs valgrind, gcc and valgrind headers (Debian: valgrind)", field="mode")
+    launcher = runner.Launcher(cfg)
+    infos: list[dict] = []
+    want_cost = cfg.mode == "count"
+    want_ratio = cfg.mode == "interleaved"
+
+    def fn(batch: dict[str, list]) -> dict[str, list]:
+        n_rows = len(batch["samples"])
+        rows = [{k: v[r] for k, v in batch.items()} for r in range(n_rows)]
+        plans = [plan_row(row, r, cfg, select_tests) for r, row in enumerate(rows)]
+        sols = [{"id": (r, i), **p} for r, plan in enumerate(plans) for i, p in plan.items()]
+        results: dict = {}
+        if cfg.mode == "code-optimise":
+            results = measure.code_optimise(sols, cfg, launcher)
+        elif cfg.mode == "count":
+            results, info = measure.count(sols, cfg, launcher)
+            infos.append(info)
+        else:
+            for r in range(n_rows):
+                results.update(measure.interleaved([s for s in sols if s["id"][0] == r], cfg, launcher))
+        out: dict[str, list] = {"runtime_ns": [], "runtime_cov": [], "timing_stable": []}
+        if want_cost:
+            out["cost"] = []
+        if want_ratio:
+            out["runtime_ratio"] = []
+        for r, row in enumerate(rows):
+            n = len(row["samples"])
+            m = [results.get((r, i)) for i in range(n)]
+            out["runtime_ns"].append([x.runtime_ns if x else None for x in m])
+            out["runtime_cov"].append([x.runtime_cov if x else None for x in m])
+            out["timing_stable"].append([x.stable if x else None for x in m])
+            if want_cost:
+                out["cost"].append([x.cost if x else None for x in m])
+            if want_ratio:
+                out["runtime_ratio"].append([x.ratio if x else None for x in m])
+            for i, x in enumerate(m):
+                if x is not None and x.error:
+                    logger.info("time: %s sample %d not timed: %s", row.get("task_id"), i, x.error[:200])
+        return out
+
+    fingerprint = config_fingerprint(cfg, {"v": 1, "bwrap": bool(launcher.bwrap)})
+    result = map_in_shards(
+        ds,
+        fn,
+        desc=f"time ({cfg.mode})",
+        fingerprint=fingerprint,
+        work_dir=work_dir,
+        shard_size=cfg.shard_size,
+        batch_size=cfg.shard_size,
+        remove_columns=[c for c in OUTPUT_COLUMNS if c in ds.column_names],
+    )
+    casts = {"runtime_ns": Value("float64"), "runtime_cov": Value("float64"), "timing_stable": Value("bool")}
+    if want_cost:
+        casts["cost"] = Value("int64")
+    if want_ratio:
+        casts["runtime_ratio"] = Value("float64")
+    for name, feature in casts.items():
+        if name in result.column_names:
+            result = result.cast_column(name, List(feature))
+    record = {
+        "mode": cfg.mode,
+        **config_to_dict(cfg),
+        "cpu_model": runner.cpu_model(),
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "isolation": launcher.isolation(),
+        "perf_counters_available": runner.perf_counters_available() if cfg.mode == "count" else None,
+        "runtime_ns_meaning": {
+            "count": "cost (callgrind instructions, median of repeats) x ns per instruction of a calibration "
+            "workload timed natively on this CPU; rank by cost",
+            "code-optimise": "mean over processes of the last stable batch's mean CPU time (process_time_ns) "
+            "of the whole check program",
+            "interleaved": "median CPU time per run measured round-robin; runtime_ratio = median per-round ratio "
+            f"to the round's {cfg.reference} candidate",
+        }[cfg.mode],
+    }
+    if cfg.mode == "count":
+        record["counter"] = "callgrind"
+        record["valgrind_version"] = runner.valgrind_version()
+        cal = [i for i in infos if i.get("ns_per_instruction")]
+        if cal:
+            record["ns_per_instruction"] = sum(i["ns_per_instruction"] for i in cal) / len(cal)
+    return with_provenance(result, "time", record, base=get_provenance(ds))
