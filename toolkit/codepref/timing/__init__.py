@@ -42,8 +42,8 @@ sandboxed process, one solution at a time; ``runtime_ns`` = mean of the 5 last-s
 child with its own uid (they cannot signal, ptrace or share files with each other); rounds run each
 candidate once in turn (order rotated every round); a turn repeats the program until it lasts
 ≥ ``turn_ms`` CPU time. ``runtime_ns`` = median CPU time per run, ``runtime_ratio`` = median over
-rounds of (candidate's time / the round's geometric mean over candidates, or the first candidate), ``runtime_cov`` = CoV of those
-per-round ratios (shared machine noise cancels in the ratio).
+rounds of (candidate's time / the round's geometric mean over candidates, or the first
+candidate), ``runtime_cov`` = CoV of those per-round ratios (shared machine noise cancels in the ratio).
 
 Timing children have no RLIMIT_CPU: on these kernels an armed process CPU timer makes
 CLOCK_PROCESS_CPUTIME_ID tick-granular (4 ms steps); the parent's wall-clock deadline bounds them.

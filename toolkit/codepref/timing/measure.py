@@ -192,7 +192,7 @@ def interleaved(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> dict
             out[s["id"]] = _failed(res.get("error", "incomplete"))
             continue
         ns = [float(x) for x in res["ns"]]
-        ratios = [x / ref for x, ref in zip(ns, refs) if ref]
+        ratios = [x / ref for x, ref in zip(ns[: len(refs)], refs, strict=True) if ref]
         c = cov(ratios) if ratios else math.inf
         stable = c <= cfg.cov_threshold
         out[s["id"]] = Measurement(
