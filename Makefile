@@ -51,7 +51,7 @@ system-deps:
 # `make recipe-*` (quickstart configs) find the dataset it published.
 DEMO_HUB ?= $(CURDIR)/$(DEMO_DIR)/hub
 export CODEPREF_HUB ?= $(DEMO_HUB)
-DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --n 4 --max_new_tokens 128 --ks '[1,4]'
+DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --n 4 --max_new_tokens 128 --ks '[1,4]' --timing count
 
 demo: install
 	rm -rf $(DEMO_DIR)
