@@ -99,6 +99,42 @@ def test_credible_tests_from_score_and_gen_exec_matrix():
     assert plain[1]["tests"] == TESTS
 
 
+def test_credible_tests_without_ground_truth_time_samples_passing_every_credible_test():
+    # CodeDPO has no ground-truth tests, hence no `passed`: the credible tests decide who is timed
+    row = {
+        "task_id": "t/gen",
+        "tests": [],
+        "samples": ["p0", "p1", "p2"],
+        "gen_tests": ["g0", "g1"],
+        "gen_exec_matrix": [[0, 0], [0, 1], [0, 0]],
+        "score": [1.0, 2.0, 0.5],
+    }
+    plans = plan_row(row, 0, TimingConfig(mode="code-optimise", tests="credible"), None)
+    assert set(plans) == {0, 1, 2}  # top = sample 1 passes g0 only: credible = [g0]
+    assert all(p["tests"] == ["g0"] for p in plans.values())
+    row["score"] = [2.0, 1.0, 0.5]  # top = sample 0 passes both: sample 1 fails g1 and takes the penalty
+    plans = plan_row(row, 0, TimingConfig(mode="code-optimise", tests="credible"), None)
+    assert set(plans) == {0, 2} and plans[2]["tests"] == ["g0", "g1"]
+    row["gen_exec_matrix"] = [[1, 1], [0, 1], [0, 0]]  # the top sample passes no test: no credible test
+    assert plan_row(row, 0, TimingConfig(mode="code-optimise", tests="credible"), None) == {}
+    sols = [LINEAR, WRONG, CLOSED]
+    ds = Dataset.from_list(
+        [
+            {
+                "task_id": "t/gen",
+                "tests": [],
+                "samples": sols,
+                "gen_tests": TESTS,
+                "gen_exec_matrix": [[0, 0], [1, 1], [0, 0]],
+                "score": [2.0, 0.0, 1.0],
+            }
+        ]
+    )
+    out = time_samples(ds, TimingConfig(**{**CO_FAST, "tests": "credible"}))[0]
+    assert out["runtime_ns"][0] is not None and out["runtime_ns"][2] is not None
+    assert out["runtime_ns"][1] is None and out["timing_stable"][1] is None
+
+
 def test_bad_input_raises_data_error_naming_row_and_field():
     ds = Dataset.from_list([_row([LINEAR, CLOSED], [True])])
     with pytest.raises(DataError, match=r"task_id 't/sum', field 'passed'"):

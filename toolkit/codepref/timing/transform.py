@@ -40,6 +40,8 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
     samples, passed = row.get("samples"), row.get("passed")
     if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
         raise DataError("must be a list of programs (run sample first)", task_id=tid, field="samples", row=index)
+    if passed is None and cfg.tests == "credible" and select is None:
+        passed = [True] * len(samples)  # no ground-truth verdicts (CodeDPO): the credible tests decide
     if not isinstance(passed, list) or len(passed) != len(samples) or not all(isinstance(p, bool) for p in passed):
         raise DataError(
             "must be a list of booleans, one per sample (run execute first)", task_id=tid, field="passed", row=index
@@ -72,10 +74,12 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
             return plans
         top = max(range(len(samples)), key=lambda i: (score[i], -i))  # argmax, first on ties
         credible = [t for t in range(len(gen)) if _passes(gm, top, t)]
+        if not credible:  # nothing to time on; pairs make no efficiency pairs either
+            return plans
         for i, ok in enumerate(passed):
-            if ok:
-                units = [gen[t] for t in credible if _passes(gm, i, t)]  # only credible tests it passes
-                plans[i] = {"program": samples[i], "setup": setup, "tests": units}
+            # CodeDPO: a sample failing a credible test takes the time penalty (pairs), so it is not timed
+            if ok and all(_passes(gm, i, t) for t in credible):
+                plans[i] = {"program": samples[i], "setup": setup, "tests": [gen[t] for t in credible]}
         return plans
     if select is not None:
         subset = _int_list(list(select(row)), len(tests), tid, "select_tests", index)
@@ -108,7 +112,8 @@ def time_samples(
     pass a fresh ``work_dir`` when you change it).
     """
     cfg = cfg or TimingConfig()
-    for col in ("samples", "passed"):
+    needed = ("samples",) if cfg.tests == "credible" and select_tests is None else ("samples", "passed")
+    for col in needed:
         if col not in ds.column_names:
             raise DataError(
                 f"the dataset has no {col!r} column (columns: {ds.column_names}); run execute first", field=col
