@@ -51,6 +51,27 @@ def test_count_mode_deterministic_ordered_and_null_for_failures():
     assert str(a.features["cost"]) == "List(Value('int64'))"
 
 
+@needs_valgrind
+def test_count_mode_warm_up_budget_and_repeats():
+    # Every run of this program does more work than the one before (state kept in builtins), so the
+    # count says which run was counted: warm-ups stop early only once they used warmup_seconds of CPU.
+    drifting = (
+        "import builtins\n"
+        "builtins.cp_runs = getattr(builtins, 'cp_runs', 0) + 1\n"
+        "def f(n):\n    s = 0\n    for i in range(builtins.cp_runs * 3000):\n        s += 1\n"
+        "    return n * (n - 1) // 2\n"
+    )
+    ds = Dataset.from_list([_row([drifting], [True])])
+    base = dict(mode="count", sessions=1, calibrate=False, warmup=8)
+    all_warm = time_samples(ds, TimingConfig(**base, warmup_seconds=60.0))[0]
+    one_warm = time_samples(ds, TimingConfig(**base, warmup_seconds=0.0))[0]
+    assert all_warm["cost"][0] > 3 * one_warm["cost"][0]  # counted run 9 (27k iterations) vs run 2 (6k)
+    assert all_warm["runtime_cov"][0] == 0.0  # one counted run (the default)
+    two = time_samples(ds, TimingConfig(**base, warmup_seconds=60.0, repeats=2))[0]
+    assert two["runtime_cov"][0] > 0.01  # runs 9 and 10 differ; their median is the cost
+    assert all_warm["cost"][0] < two["cost"][0]
+
+
 def test_code_optimise_unstable_sample_is_marked_failed():
     noisy = (
         "import random\n"

@@ -7,7 +7,7 @@
 * ``timing_stable`` list[bool?] — True measured & stable; False passing but unstable/errored (the
   Code-Optimise "mark failed": runtime null, so ``pairs.effective_passed`` treats it as failed);
   null = not timed (the sample failed execution);
-* ``cost``         list[int?] — mode ``count`` only: callgrind instruction count (median of repeats);
+* ``cost``         list[int?] — mode ``count`` only: callgrind instruction count (median of the counted runs);
 * ``runtime_ratio`` list[float?] — mode ``interleaved`` only: median per-round CPU-time ratio to the
   round's median (or first) candidate.
 
@@ -16,14 +16,17 @@ Modes
 ``count`` (default; ours). Deterministic instruction counts with valgrind/callgrind: ONE valgrind run
 measures many solutions (start-up ≈1.2 s amortised), one parallel valgrind session per core. Inside it
 the trusted harness forks a confined child per solution (own process, unprivileged uid, seccomp,
-rlimits); the child runs ``warmup`` uncounted runs (Python's specialising interpreter changes the
-counts during the first runs), then ``repeats`` runs, each bracketed by callgrind client requests
+rlimits); the child runs up to ``warmup``=8 uncounted runs (Python's specialising interpreter changes
+the counts during the first runs; they stop early, after at least one, once they have used
+``warmup_seconds``=0.05 s of CPU — a heavy program's loops are specialised during its first run), then
+turns instrumentation on and makes ``repeats``=1 counted runs, each bracketed by callgrind client requests
 (ZERO_STATS, TOGGLE_COLLECT on/off, DUMP_STATS_AT) issued through a tiny C helper compiled once with
 gcc and cached in ``~/.cache/codepref`` (valgrind runs with ``--collect-atstart=no``, so only the
 measured runs are counted). Callgrind's counters are per process, so a sample that forges client
 requests (ctypes + hand-made machine code) only changes its own counts; the parent reads each
 child's dumps after killing its process group and sweeping its uid, then wipes the dump directory
-before the next child starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts,
+before the next child starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts (0.0 for
+a single counted run; repeated measurements of a count agree to < 0.01%, see benchmarks/timing.py),
 ``runtime_ns`` = cost × ns-per-instruction of a trusted calibration workload (counted in the same
 valgrind run, timed natively in the toolkit process) — an estimate on this CPU that ranks exactly like
 ``cost``; it is there so downstream stages that read runtime_ns (pairs, evaluation) work unchanged.

@@ -152,12 +152,20 @@ def _child_cpu(run, p: dict, emit) -> None:
 
 
 def _child_count(run, p: dict, emit, helper) -> None:
-    for _ in range(p["warmup"]):  # uninstrumented (fast); same bracket as a counted run, warms ctypes paths
+    # Warm-up runs: uninstrumented (fast), same bracket as a counted run (warms the ctypes paths too).
+    # After at least one, they stop once they have used ``warmup_ns`` of CPU time: a heavy program's
+    # loops are specialised during its first run, and only µs-scale programs need all of them.
+    pt, spent = time.process_time_ns, 0
+    for _ in range(p["warmup"]):
+        t0 = pt()
         gc.collect()
         helper.cp_zero()
         helper.cp_toggle()
         run()
         helper.cp_toggle()
+        spent += pt() - t0
+        if spent >= p["warmup_ns"]:
+            break
     helper.cp_instr_on()  # flushes valgrind's translations; re-translation is not counted (guest Ir only)
     for k in range(p["repeats"]):
         gc.collect()

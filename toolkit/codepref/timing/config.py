@@ -33,9 +33,22 @@ class TimingConfig(ExecutionConfig):
     # -- count mode
     warmup: int = field(
         default=8,
-        metadata={"help": "count: uncounted warm-up runs (CPython 3.11 quickens code after 8 calls)"},
+        metadata={"help": "count: at most this many uncounted warm-up runs (CPython 3.11 quickens code after 8)"},
     )
-    repeats: int = field(default=3, metadata={"help": "count: counted runs per solution (runtime_cov over them)"})
+    warmup_seconds: float = field(
+        default=0.05,
+        metadata={
+            "help": "count: warm-up runs stop early, after at least one, once they have used this much CPU "
+            "time (a heavy program is specialised during its first run; µs-scale programs get all of them)"
+        },
+    )
+    repeats: int = field(
+        default=1,
+        metadata={
+            "help": "count: counted runs per solution; cost = their median, runtime_cov = their CoV (0.0 for one "
+            "run: a count is deterministic; use >= 2 to see how much it still drifts from run to run)"
+        },
+    )
     sessions: int | None = field(
         default=None, metadata={"help": "count: parallel valgrind sessions; None = number of CPU cores"}
     )
@@ -83,7 +96,7 @@ class TimingConfig(ExecutionConfig):
         for name in ("repeats", "batch_size", "max_batches", "processes", "rounds", "shard_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
-        if self.warmup < 0 or self.warmup_rounds < 0:
+        if self.warmup < 0 or self.warmup_rounds < 0 or self.warmup_seconds < 0:
             raise ConfigError("warm-up counts must be >= 0")
         if self.cov_threshold <= 0 or self.max_seconds <= 0:
             raise ConfigError("cov_threshold and max_seconds must be positive")

@@ -120,7 +120,12 @@ def _native_calibration_ns() -> float:
 
 def count(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> tuple[dict, dict]:
     """callgrind instruction counts, many solutions per valgrind run, spread over parallel sessions."""
-    params = {"warmup": cfg.warmup, "repeats": cfg.repeats, "budget": cfg.max_seconds}
+    params = {
+        "warmup": cfg.warmup,
+        "warmup_ns": int(cfg.warmup_seconds * 1e9),
+        "repeats": cfg.repeats,
+        "budget": cfg.max_seconds,
+    }
     jobs = list(sols)
     if cfg.calibrate:
         jobs.append(CALIBRATION)

@@ -189,7 +189,7 @@ def time_samples(
         "isolation": launcher.isolation(),
         "perf_counters_available": runner.perf_counters_available() if cfg.mode == "count" else None,
         "runtime_ns_meaning": {
-            "count": "cost (callgrind instructions, median of repeats) x ns per instruction of a calibration "
+            "count": "cost (callgrind instructions, median of the counted runs) x ns per instruction of a calibration "
             "workload timed natively on this CPU; rank by cost",
             "code-optimise": "mean over processes of the last stable batch's mean CPU time (process_time_ns) "
             "of the whole check program",
