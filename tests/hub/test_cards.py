@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,8 @@ import yaml
 from datasets import Dataset, DatasetDict, Features, List, Value
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from codepref.errors import DataError
+import codepref.hub.cards as cards_mod
+from codepref.errors import ConfigError, DataError
 from codepref.hub.cards import (
     CardInfo,
     add_config_metadata,
@@ -202,3 +205,17 @@ def test_helpers():
     }
     assert CardInfo.coerce({"model": "m", "license": "mit"}).provenance == {"model": "m"}
     assert Path(cards_dir(), "columns.yaml").is_file()
+
+
+def test_cards_dir_falls_back_to_the_copy_a_wheel_installs(tmp_path, monkeypatch):
+    # A non-editable install has no source tree: the templates come from <prefix>/share/codepref.
+    source = cards_dir()
+    installed = tmp_path / "share" / "codepref" / "dataset_cards"
+    shutil.copytree(source, installed)
+    monkeypatch.delenv("CODEPREF_CARDS_DIR", raising=False)
+    monkeypatch.setattr(cards_mod, "__file__", str(tmp_path / "site-packages" / "codepref" / "hub" / "cards.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert cards_dir() == installed
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="dataset card templates not found"):
+        cards_dir()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -93,10 +94,12 @@ class CardInfo:
 
 
 def cards_dir() -> Path:
-    """The template folder: ``$CODEPREF_CARDS_DIR`` or ``dataset_cards/`` at the source tree root."""
+    """The template folder: ``$CODEPREF_CARDS_DIR``, ``dataset_cards/`` at the source tree root, or the
+    copy a wheel installs under ``<prefix>/share/codepref/dataset_cards``."""
     env = os.environ.get("CODEPREF_CARDS_DIR")
     candidates = [Path(env)] if env else []
     candidates.append(Path(__file__).resolve().parents[3] / "dataset_cards")
+    candidates.append(Path(sys.prefix) / "share" / "codepref" / "dataset_cards")
     for c in candidates:
         if (c / "base.md").is_file():
             return c
