@@ -110,6 +110,50 @@ def test_monkeypatched_builtins_do_not_pass(pool):
     assert pool.run_asserts(prog, ["assert False"]).codes == [F]
 
 
+FORGED_EQ = "class Always:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
+
+
+@pytest.mark.parametrize(
+    "returns",
+    [
+        "Always()",  # the object itself
+        "[Always(), 2]",  # hidden in a container
+        "{'k': Always()}",
+        "Int(5)",  # an int subclass that forges ==
+        "Hiding([Always(), Always()])",  # a list subclass whose __iter__ hides its elements
+    ],
+)
+def test_forged_equality_does_not_pass(pool, returns):
+    prog = (
+        FORGED_EQ + "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+        "class Hiding(list):\n    def __iter__(self):\n        return iter([])\n"
+        "import builtins\nbuiltins.all = builtins.any = lambda xs: True\n"
+        f"def f():\n    return {returns}\n"
+    )
+    tests = ["assert f() == 3", "assert 3 == f()", "assert f() == [1, 2]", "assert f() == {'k': 1}"]
+    assert pool.run_asserts(prog, tests).codes == [F, F, F, F]
+
+
+def test_equality_guard_keeps_legitimate_values(pool):
+    prog = (
+        "from fractions import Fraction\nfrom collections import Counter, OrderedDict, namedtuple\n"
+        "from dataclasses import dataclass\nP = namedtuple('P', 'x y')\n"
+        "@dataclass\nclass D:\n    x: int\n"
+        "def f(k):\n    return [Fraction(1, 2), Counter('aab'), P(1, 2), OrderedDict(a=1), True, 2.0, D(1)][k]\n"
+    )
+    tests = [
+        "assert f(0) == 0.5",
+        "assert f(1) == {'a': 2, 'b': 1}",
+        "assert f(2) == (1, 2)",
+        "assert f(3) == {'a': 1}",
+        "assert f(4) == 1",
+        "if True:\n    assert [f(5)] == [2]",
+        "assert f(6) == D(1)",  # both sides the sample's type: compared as before
+        "assert f(5) == 3",
+    ]
+    assert pool.run_asserts(prog, tests).codes == [P] * 7 + [F]
+
+
 def test_network_is_unreachable(pool):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ after a unit's code returned normally; the exit status and stdout are never trus
 
 from __future__ import annotations
 
+import ast
 import builtins
 import ctypes
 import errno
@@ -51,6 +52,97 @@ def classify(exc: BaseException) -> int:
 
 def _compile_program(src: str, name: str) -> types.CodeType:
     return _compile(src, name, "exec", dont_inherit=True, optimize=0)
+
+
+# -- forged equality -------------------------------------------------------------------------------
+# ``assert candidate(x) == expected`` passes for any object whose ``__eq__`` always returns True. Test
+# units are compiled with each ``assert A == B`` rewritten to ``assert <guard>(A, B)``: when one side is
+# plain data (builtins, nested in builtin containers), a True comparison only counts if no object
+# reachable from the other side has a type whose ``__eq__`` is written in Python outside a real source
+# file (i.e. by the sample).
+# Other values (numpy scalars, stdlib types) compare exactly as before. The guard's name is random
+# per process, and everything it uses was bound before any sample code ran.
+_type, _getattr, _id, _len, _set, _issubclass = type, getattr, id, len, set, issubclass
+_PLAIN = frozenset((int, float, complex, bool, str, bytes, type(None), list, tuple, dict, set, frozenset))
+_ITER = ((list, list.__iter__), (tuple, tuple.__iter__), (set, set.__iter__), (frozenset, frozenset.__iter__))
+_dict_keys, _dict_values = dict.keys, dict.values
+_MAX_NODES = 100_000
+
+
+def _sample_defined_eq(t: type) -> bool:
+    code = _getattr(_getattr(t, "__eq__", None), "__code__", None)
+    if code is None:
+        return False  # C implementation (builtins, numpy, ...)
+    name = code.co_filename
+    return not name or name.startswith("<")
+
+
+def _walk(root: object) -> tuple[bool, bool]:
+    """(every reachable object is plain data, some reachable object's type has a sample-written __eq__)."""
+    stack, seen, n = [root], _set(), 0
+    plain, forged = True, False
+    while stack and n < _MAX_NODES:
+        obj = stack.pop()
+        if _id(obj) in seen:
+            continue
+        seen.add(_id(obj))
+        n += 1
+        t = _type(obj)
+        plain = plain and t in _PLAIN
+        forged = forged or _sample_defined_eq(t)
+        if _issubclass(t, dict):
+            stack.extend(_dict_keys(obj))
+            stack.extend(_dict_values(obj))
+            continue
+        for base, it in _ITER:
+            if _issubclass(t, base):  # the base type's own iterator: a subclass cannot hide elements
+                stack.extend(it(obj))
+                break
+    return plain, forged
+
+
+def _guarded_eq(a: object, b: object) -> object:
+    result = a == b
+    if not result:
+        return result
+    try:  # either side may be the sample's value: `candidate(x) == 3` or `3 == candidate(x)`
+        (a_plain, a_forged), (b_plain, b_forged) = _walk(a), _walk(b)
+        forged = (b_plain and a_forged) or (a_plain and b_forged)
+    except _BaseException:  # noqa: BLE001 - an object that resists inspection does not pass
+        forged = True
+    if forged:
+        raise _AssertionError("the value's type defines its own __eq__; compared with plain data")
+    return result
+
+
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _guard_asserts(stmts: list, guard: str) -> None:
+    """Rewrite ``assert A == B`` in place; walks statements only (expressions never hold asserts)."""
+    for node in stmts:
+        if _isinstance(node, ast.Assert):
+            t = node.test
+            if _isinstance(t, ast.Compare) and _len(t.ops) == 1 and _isinstance(t.ops[0], ast.Eq):
+                call = ast.Call(ast.Name(guard, ast.Load()), [t.left, t.comparators[0]], [])
+                node.test = ast.copy_location(call, t)
+            continue
+        for field in _BODIES:
+            inner = _getattr(node, field, None)
+            if inner:
+                _guard_asserts(inner, guard)
+
+
+def _compile_unit(src: str, name: str, guard: str) -> types.CodeType:
+    """A test unit, with ``assert A == B`` checked by the guard (plain compile if it does not parse)."""
+    try:
+        if "==" not in src:
+            return _compile_program(src, name)
+        tree = ast.parse(src, name)
+        _guard_asserts(tree.body, guard)
+        return _compile(ast.fix_missing_locations(tree), name, "exec", dont_inherit=True, optimize=0)
+    except _BaseException:  # noqa: BLE001 - the plain compile reports the error
+        return _compile_program(src, name)
 
 
 def _log(msg: str) -> None:
@@ -178,10 +270,11 @@ def _run_asserts(spec: dict, report) -> None:
             _log_exc("program", exc)
             return
         report(PROGRAM, PASS)
+    guard = "_cp_eq_" + os.urandom(8).hex()
     for i in range(start, len(tests)):
         _cpu_budget(cpu)
         try:
-            test = _compile_program(tests[i], f"<test {i}>")
+            test = _compile_unit(tests[i], f"<test {i}>", guard)
         except _BaseException as exc:  # noqa: BLE001
             report(i, ERROR)
             _log_exc(f"test {i} compile", exc)
@@ -192,6 +285,7 @@ def _run_asserts(spec: dict, report) -> None:
                 ns = _fresh_module("solution")
                 _exec(prog, ns)
                 _exec(setup, ns)
+            ns[guard] = _guarded_eq
             _exec(test, ns)
         except _BaseException as exc:  # noqa: BLE001
             report(i, classify(exc))
