@@ -73,13 +73,16 @@ def test_count_mode_warm_up_budget_and_repeats():
 
 
 def test_code_optimise_unstable_sample_is_marked_failed():
+    # Every other run is 30,000x heavier (state kept in builtins): CoV ~1 in every batch, never stable;
+    # the steady sample gets many batches, so a noisy machine cannot make it look unstable.
     noisy = (
-        "import random\n"
-        "def f(n):\n    k = random.choice([1, 30000])\n    s = 0\n    for i in range(k):\n        s += 1\n"
-        "    return n * (n - 1) // 2\n"
+        "import builtins\nbuiltins.cp_runs = getattr(builtins, 'cp_runs', 0) + 1\n"
+        "def f(n):\n    k = 30000 if builtins.cp_runs % 2 else 1\n    s = 0\n    for i in range(k):\n"
+        "        s += 1\n    return n * (n - 1) // 2\n"
     )
-    ds = Dataset.from_list([_row([noisy, CLOSED, WRONG], [True, True, False])])
-    cfg = TimingConfig(**{**CO_FAST, "cov_threshold": 0.5, "batch_size": 20, "max_batches": 3})
+    steady = "def f(n):\n    s = 0\n    for i in range(3000):\n        s += i\n    return n * (n - 1) // 2\n"
+    ds = Dataset.from_list([_row([noisy, steady, WRONG], [True, True, False])])
+    cfg = TimingConfig(**{**CO_FAST, "cov_threshold": 0.5, "batch_size": 20, "max_batches": 30})
     out = time_samples(ds, cfg)[0]
     assert out["runtime_ns"][0] is None and out["timing_stable"][0] is False  # never stable → failed
     assert out["runtime_ns"][1] > 0 and out["timing_stable"][1] is True
