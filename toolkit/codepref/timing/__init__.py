@@ -26,7 +26,7 @@ measured runs are counted). Callgrind's counters are per process, so a sample th
 requests (ctypes + hand-made machine code) only changes its own counts; the parent reads each
 child's dumps after killing its process group and sweeping its uid, then wipes the dump directory
 before the next child starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts (0.0 for
-a single counted run; repeated measurements of a count agree to < 0.01%, see benchmarks/timing.py),
+a single counted run; repeated measurements of a count agree to < 0.02%, see benchmarks/timing.py),
 ``runtime_ns`` = cost × ns-per-instruction of a trusted calibration workload (counted in the same
 valgrind run, timed natively in the toolkit process) — an estimate on this CPU that ranks exactly like
 ``cost``; it is there so downstream stages that read runtime_ns (pairs, evaluation) work unchanged.
