@@ -195,6 +195,31 @@ def test_hostile_sample_cannot_escape_during_timing(tmp_path):
     assert out["runtime_ns"][3] is not None
 
 
+@needs_valgrind
+def test_count_mode_kills_what_a_sample_leaves_running_before_the_next_sample():
+    # The first sample leaves an orphaned process (double fork; setsid is refused by the seccomp filter)
+    # that keeps creating a file in the working directory the next child gets; the next sample fails
+    # if that file appears. (The uid sweep after a child is skipped when no descendant is left.)
+    leaves_daemon = (
+        "import builtins, os, time\n"
+        "if not getattr(builtins, 'cp_forked', False):\n"
+        "    builtins.cp_forked = True\n"
+        "    if os.fork() == 0:\n"
+        "        if os.fork() == 0:\n"
+        "            d, t0 = os.getcwd(), time.time()\n"
+        "            while time.time() - t0 < 30:\n"
+        "                try:\n                    open(os.path.join(d, 'marker'), 'w').close()\n"
+        "                except OSError:\n                    pass\n"
+        "                time.sleep(0.002)\n"
+        "        os._exit(0)\n" + CLOSED
+    )
+    checks = "import os, time\ntime.sleep(0.05)\nassert not os.path.exists('marker')\n" + CLOSED
+    ds = Dataset.from_list([_row([leaves_daemon, checks, checks], [True] * 3)])
+    out = time_samples(ds, TimingConfig(mode="count", sessions=1, calibrate=False, warmup=1))[0]
+    assert out["cost"][0] is not None
+    assert out["cost"][1] is not None and out["cost"][2] is not None  # nothing of the first one survived
+
+
 def test_interleaved_mode_ratio_and_resume(tmp_path):
     ds = Dataset.from_list([_row([QUADRATIC, LINEAR, WRONG], [True, True, False])])
     cfg = TimingConfig(mode="interleaved", rounds=5, warmup_rounds=1, turn_ms=1.0, cov_threshold=1.0)

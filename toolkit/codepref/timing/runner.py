@@ -52,6 +52,7 @@ VALGRIND_ARGS = (
     "--tool=callgrind",
     "--collect-atstart=no",  # count only between the client requests around each measured run
     "--instr-atstart=no",  # start-up and warm-up runs uninstrumented (several times faster)
+    "--separate-recs=1",  # one context per function, not per recursion level: ~15% cheaper, same totals
     "--dump-line=no",
     "--dump-instr=no",
     "--compress-strings=no",
