@@ -72,6 +72,27 @@ def test_count_mode_warm_up_budget_and_repeats():
     assert all_warm["cost"][0] < two["cost"][0]
 
 
+@needs_valgrind
+def test_count_mode_calibrates_once_for_all_shards(monkeypatch):
+    from codepref.timing import measure
+
+    monkeypatch.setattr(measure, "CALIBRATION_IR", {})
+    seen = []
+    real_run = runner.Launcher.run
+
+    def spy(self, method, solutions, *args, **kwargs):
+        seen.append([s["id"] for s in solutions])
+        return real_run(self, method, solutions, *args, **kwargs)
+
+    monkeypatch.setattr(runner.Launcher, "run", spy)
+    ds = Dataset.from_list([_row([LINEAR], [True]), _row([QUADRATIC], [True])])
+    out = time_samples(ds, TimingConfig(mode="count", sessions=1, shard_size=1, warmup=2))
+    assert len(seen) == 2  # one valgrind session per shard
+    assert sum(measure.CALIBRATION["id"] in ids for ids in seen) == 1  # calibration measured in the first only
+    ns_per_ir = [r["runtime_ns"][0] / r["cost"][0] for r in out]
+    assert ns_per_ir[0] == pytest.approx(ns_per_ir[1]) and ns_per_ir[0] > 0
+
+
 def test_code_optimise_unstable_sample_is_marked_failed():
     # Every other run is 30,000x heavier (state kept in builtins): CoV ~1 in every batch, never stable;
     # the steady sample gets many batches, so a noisy machine cannot make it look unstable.

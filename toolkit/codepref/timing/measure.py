@@ -98,6 +98,9 @@ def code_optimise(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> di
 
 # -- count (callgrind) -----------------------------------------------------------------------------
 _NATIVE_NS_PER_IR: dict[str, float] = {}
+# The calibration workload's count, once per process and warm-up setting (a count is deterministic),
+# so a dataset's shards after the first do not measure it again.
+CALIBRATION_IR: dict[tuple, int] = {}
 
 
 def _native_calibration_ns() -> float:
@@ -127,10 +130,11 @@ def count(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> tuple[dict
         "budget": cfg.max_seconds,
     }
     jobs = list(sols)
-    if cfg.calibrate:
+    cal_key = (cfg.warmup, cfg.warmup_seconds, launcher.bwrap is not None)
+    if cfg.calibrate and cal_key not in CALIBRATION_IR:
         jobs.append(CALIBRATION)
     n = min(cfg.sessions or (os.cpu_count() or 1), len(jobs)) or 1
-    # Balance by a crude size proxy; sessions are independent (counts do not depend on load).
+    # Round-robin over the sessions; they are independent (counts do not depend on load).
     chunks: list[list[dict]] = [jobs[i::n] for i in range(n)]
     timeout_each = max(len(c) for c in chunks) * (cfg.max_seconds + 10) + 120
 
@@ -145,7 +149,9 @@ def count(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> tuple[dict
     ns_per_ir = None
     cal = by_id.pop(CALIBRATION["id"], None)
     if cal is not None and "counts" in cal:
-        ir = statistics.median(cal["counts"])
+        CALIBRATION_IR[cal_key] = int(statistics.median(cal["counts"]))
+    if cfg.calibrate and cal_key in CALIBRATION_IR:
+        ir = CALIBRATION_IR[cal_key]
         native = _native_calibration_ns()
         ns_per_ir = native / ir if ir else None
         info = {"calibration_ir": int(ir), "calibration_ns": native, "ns_per_instruction": ns_per_ir}
