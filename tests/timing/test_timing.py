@@ -46,6 +46,7 @@ def test_count_mode_deterministic_ordered_and_null_for_failures():
         assert ra["runtime_cov"][i] < (0.01 if i < 3 else 0.05) and ra["timing_stable"][i] is True
     rec = get_provenance(a)["time"]
     assert rec["mode"] == "count" and rec["valgrind_version"].startswith("valgrind")
+    assert "--tool=callgrind" in rec["valgrind_args"] and "typing" in rec["preimported_modules"]
     assert rec["cpu_model"] and rec["python_version"] and rec["ns_per_instruction"] > 0
     assert "seccomp" in " ".join(rec["isolation"]["layers"])
     assert str(a.features["cost"]) == "List(Value('int64'))"

@@ -540,7 +540,7 @@ class Timer:
     def serve(self, job: dict) -> dict:
         method, p = job["method"], job["params"]
         if method == "count":
-            preimport()
+            preimport(self.s.get("preimport") or [])
         if method == "interleave":
             res = self.run_interleave(job["solutions"], p)
         else:
@@ -548,16 +548,13 @@ class Timer:
         return {"results": res, "info": self.info}
 
 
-# Standard modules that test programs commonly import. Count mode imports them once in the parent,
-# so a child's warm-up does not spend its time (and valgrind translations) importing them again; the
-# counted run is unaffected (it comes after the warm-ups, when every import is a cache hit anyway).
-PREIMPORT = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "operator")
-
-
-def preimport() -> None:
+def preimport(names: list[str]) -> None:
+    """Count mode: import standard modules that test programs commonly use (runner.PREIMPORT) once here,
+    so a child's warm-up does not spend its time (and valgrind translations) importing them again; the
+    counted run is unaffected (it comes after the warm-ups, when every import is a cache hit anyway)."""
     import importlib
 
-    for name in PREIMPORT:
+    for name in names:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
 

@@ -62,6 +62,10 @@ VALGRIND_ARGS = (
 )
 
 
+# Standard modules the count-mode harness imports before forking (see _timer.preimport).
+PREIMPORT = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "operator")
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "codepref"
@@ -206,6 +210,7 @@ class Launcher:
             "max_open_files": int(cfg.max_open_files),
             "max_processes": int(cfg.max_processes),
             "harness_dir": HARNESS_DIR,
+            "preimport": list(PREIMPORT),
         }
         if settings["uid"] is not None and method == "interleave" and len(solutions) > 60:
             raise BackendError("interleaved timing supports at most 60 candidates per problem")

@@ -200,6 +200,8 @@ def time_samples(
     if cfg.mode == "count":
         record["counter"] = "callgrind"
         record["valgrind_version"] = runner.valgrind_version()
+        record["valgrind_args"] = list(runner.VALGRIND_ARGS)
+        record["preimported_modules"] = list(runner.PREIMPORT)
         cal = [i for i in infos if i.get("ns_per_instruction")]
         if cal:
             record["ns_per_instruction"] = sum(i["ns_per_instruction"] for i in cal) / len(cal)
