@@ -22,10 +22,12 @@ the counts during the first runs; they stop early, after at least one, once they
 turns instrumentation on and makes ``repeats``=1 counted runs, each bracketed by callgrind client requests
 (ZERO_STATS, TOGGLE_COLLECT on/off, DUMP_STATS_AT) issued through a tiny C helper compiled once with
 gcc and cached in ``~/.cache/codepref`` (valgrind runs with ``--collect-atstart=no``, so only the
-measured runs are counted). Callgrind's counters are per process, so a sample that forges client
-requests (ctypes + hand-made machine code) only changes its own counts; the parent reads each
-child's dumps after killing its process group and sweeping its uid, then wipes the dump directory
-before the next child starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts (0.0 for
+measured runs are counted; common standard modules such as ``typing`` are imported once in the
+harness before it forks, so warm-ups do not spend their time importing them). Callgrind's counters
+are per process, so a sample that forges client requests (ctypes + hand-made machine code) only
+changes its own counts; the parent reads each child's dumps after killing its process group (and
+sweeping its uid when a descendant survived), then wipes the dump directory before the next child
+starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts (0.0 for
 a single counted run; repeated measurements of a count agree to < 0.02%, see benchmarks/timing.py),
 ``runtime_ns`` = cost × ns-per-instruction of a trusted calibration workload (counted in the same
 valgrind run, timed natively in the toolkit process) — an estimate on this CPU that ranks exactly like

@@ -115,27 +115,28 @@ def _make_runner(sol: dict):
 
 
 def _frame_writer(fd: int, nonce: bytes):
-    """``emit(obj)`` sends one framed message; ``emit(obj, prebuilt=True)`` returns the frame's bytes
-    for ``emit.raw(frame)`` to send later (count mode builds its last message before instrumentation
-    starts, so marshal's code is not re-translated under callgrind for it)."""
+    """``emit(obj)`` sends one framed message now; ``emit.prepare(obj)`` frames it now and returns a
+    function that sends it later (count mode's last message is framed before instrumentation starts,
+    so marshal's code is not re-translated under callgrind for it)."""
     pid, write, pack, dumps = os.getpid(), os.write, _HDR.pack, marshal.dumps
 
-    def raw(frame: bytes) -> None:
-        if os.getpid() != pid:
-            os._exit(0)
-        view = memoryview(frame)
-        while view:
-            view = view[write(fd, view) :]
-
-    def emit(obj: object, prebuilt: bool = False):
+    def prepare(obj: object):
         data = dumps(obj)
         frame = nonce + pack(len(data)) + data
-        if prebuilt:
-            return frame
-        raw(frame)
-        return None
 
-    emit.raw = raw
+        def send() -> None:
+            if os.getpid() != pid:
+                os._exit(0)
+            view = memoryview(frame)
+            while view:
+                view = view[write(fd, view) :]
+
+        return send
+
+    def emit(obj: object) -> None:
+        prepare(obj)()
+
+    emit.prepare = prepare
     return emit
 
 
@@ -179,7 +180,7 @@ def _child_count(run, p: dict, emit, helper) -> None:
             break
     # Everything run after instrumentation starts is re-translated with instrumentation (slow), so
     # the first collection and the final message are prepared before it.
-    done = emit({"done": True}, prebuilt=True)
+    send_done = emit.prepare({"done": True})
     labels = [b"cp:%d" % k for k in range(p["repeats"])]
     gc.collect()
     helper.cp_instr_on()  # flushes valgrind's translations; re-translation is not counted (guest Ir only)
@@ -191,7 +192,7 @@ def _child_count(run, p: dict, emit, helper) -> None:
         run()
         helper.cp_toggle()
         helper.cp_dump(labels[k])
-    emit.raw(done)
+    send_done()
 
 
 def _child_interleave(run, p: dict, emit, sock_fd: int) -> None:
@@ -539,8 +540,6 @@ class Timer:
 
     def serve(self, job: dict) -> dict:
         method, p = job["method"], job["params"]
-        if method == "count":
-            preimport(self.s.get("preimport") or [])
         if method == "interleave":
             res = self.run_interleave(job["solutions"], p)
         else:
@@ -550,8 +549,9 @@ class Timer:
 
 def preimport(names: list[str]) -> None:
     """Count mode: import standard modules that test programs commonly use (runner.PREIMPORT) once here,
-    so a child's warm-up does not spend its time (and valgrind translations) importing them again; the
-    counted run is unaffected (it comes after the warm-ups, when every import is a cache hit anyway)."""
+    before the heap is frozen, so a child's warm-up does not spend its time (and valgrind translations)
+    importing them again; the counted run is unaffected (it comes after the warm-ups, when every import
+    is a cache hit anyway)."""
     import importlib
 
     for name in names:
@@ -578,6 +578,7 @@ def main() -> None:
     (length,) = _HDR.unpack(_read_exact(rfd, _HDR.size))
     job = marshal.loads(_read_exact(rfd, length))
     _harness.install_stdio()
+    preimport(SETTINGS.get("preimport") or [])
     gc.collect()
     gc.freeze()  # children start with nothing young to scan (their own gc.collect is then cheap)
     try:

@@ -210,7 +210,7 @@ class Launcher:
             "max_open_files": int(cfg.max_open_files),
             "max_processes": int(cfg.max_processes),
             "harness_dir": HARNESS_DIR,
-            "preimport": list(PREIMPORT),
+            "preimport": list(PREIMPORT) if method == "count" else [],
         }
         if settings["uid"] is not None and method == "interleave" and len(solutions) > 60:
             raise BackendError("interleaved timing supports at most 60 candidates per problem")
