@@ -10,6 +10,8 @@ import pytest
 
 from codepref.execution import ExecutionConfig, Outcome, WorkerPool
 
+from .conftest import has_layer
+
 P, F, E, T, S, K = (int(o) for o in Outcome)
 
 
@@ -17,10 +19,6 @@ P, F, E, T, S, K = (int(o) for o in Outcome)
 def pool():
     with WorkerPool(ExecutionConfig(timeout=1.0, memory_mb=512, slots=2)) as p:
         yield p
-
-
-def _has(pool: WorkerPool, layer: str) -> bool:
-    return any(x.startswith(layer) for x in pool.isolation.layers)
 
 
 def test_isolation_record(pool):
@@ -96,62 +94,31 @@ def test_cannot_forge_verdicts_through_fds(pool):
         "import os\nfor fd in range(1024):\n    try:\n        os.write(fd, bytes(21) + b'\\x00\\x00')\n"
         "    except OSError:\n        pass\n"
     )
-    assert pool.run_asserts(forge, ["assert False", "pass"]).codes == [F, P]
+    # garbage on its own channel is the sample's own (wrong) answer: it fails, and forges nothing
+    assert pool.run_asserts(forge, ["assert False", "pass"]).codes == [F, F]
     assert pool.run_asserts("import os\nos.closerange(0, 4096)\n", ["pass", "assert False"]).codes == [E, E]
     in_test = "def f():\n    import os\n    os.closerange(0, 4096)\n    return 1\n"
     assert pool.run_asserts(in_test, ["assert f() == 2", "assert f() == 1"]).codes == [E, E]
 
 
-def test_monkeypatched_builtins_do_not_pass(pool):
+def test_monkeypatched_builtins_do_not_reach_the_judge(pool):
+    # the sample may rewrite its own builtins and modules: the tests use the judge's own
     prog = (
-        "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.AssertionError = ZeroDivisionError\n"
-        "builtins.isinstance = lambda *a: True\n"
-    )
-    assert pool.run_asserts(prog, ["assert False"]).codes == [F]
-
-
-FORGED_EQ = "class Always:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
-
-
-@pytest.mark.parametrize(
-    "returns",
-    [
-        "Always()",  # the object itself
-        "[Always(), 2]",  # hidden in a container
-        "{'k': Always()}",
-        "Int(5)",  # an int subclass that forges ==
-        "Hiding([Always(), Always()])",  # a list subclass whose __iter__ hides its elements
-    ],
-)
-def test_forged_equality_does_not_pass(pool, returns):
-    prog = (
-        FORGED_EQ + "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
-        "class Hiding(list):\n    def __iter__(self):\n        return iter([])\n"
-        "import builtins\nbuiltins.all = builtins.any = lambda xs: True\n"
-        f"def f():\n    return {returns}\n"
-    )
-    tests = ["assert f() == 3", "assert 3 == f()", "assert f() == [1, 2]", "assert f() == {'k': 1}"]
-    assert pool.run_asserts(prog, tests).codes == [F, F, F, F]
-
-
-def test_equality_guard_keeps_legitimate_values(pool):
-    prog = (
-        "from fractions import Fraction\nfrom collections import Counter, OrderedDict, namedtuple\n"
-        "from dataclasses import dataclass\nP = namedtuple('P', 'x y')\n"
-        "@dataclass\nclass D:\n    x: int\n"
-        "def f(k):\n    return [Fraction(1, 2), Counter('aab'), P(1, 2), OrderedDict(a=1), True, 2.0, D(1)][k]\n"
+        "import builtins, math\nbuiltins.sorted = lambda *a, **k: [1, 2]\nbuiltins.len = lambda x: 3\n"
+        "builtins.abs = lambda x: 0\nbuiltins.all = builtins.any = lambda xs: True\n"
+        "math.isclose = lambda *a, **k: True\ndef f():\n    return [2, 1]\n"
     )
     tests = [
-        "assert f(0) == 0.5",
-        "assert f(1) == {'a': 2, 'b': 1}",
-        "assert f(2) == (1, 2)",
-        "assert f(3) == {'a': 1}",
-        "assert f(4) == 1",
-        "if True:\n    assert [f(5)] == [2]",
-        "assert f(6) == D(1)",  # both sides the sample's type: compared as before
-        "assert f(5) == 3",
+        "assert sorted(f()) == [1, 2]",
+        "assert len(f()) == 3",
+        "assert abs(f()[0] - 5) < 0.1",
+        "import math\nassert math.isclose(f()[0], 5)",
+        "assert all(x > 5 for x in f())",
     ]
-    assert pool.run_asserts(prog, tests).codes == [P] * 7 + [F]
+    assert pool.run_asserts(prog, tests).codes == [P, F, F, F, F]
+    # rewriting exec/isinstance does not break the sample's own process either (its runtime bound them)
+    breaker = "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.isinstance = lambda *a: True\n"
+    assert pool.run_asserts(breaker, ["assert False", "pass"]).codes == [F, P]
 
 
 def test_network_is_unreachable(pool):
@@ -163,7 +130,7 @@ def test_network_is_unreachable(pool):
     try:
         prog = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
         codes = pool.run_asserts(prog, ["pass"]).codes
-        assert codes == ([K] if _has(pool, "seccomp") else [E])
+        assert codes == ([K] if has_layer(pool, "seccomp") else [E])
         with pytest.raises(socket.timeout):
             listener.accept()
     finally:
@@ -186,20 +153,20 @@ def test_no_writes_or_deletes_outside_tmp(pool, tmp_path):
 
 def test_no_new_programs(pool, tmp_path):
     marker = tmp_path / "marker"
-    prog = "import os, subprocess\n"
-    tests = [
-        f"assert os.system('touch {marker}') == 0",
-        f"subprocess.run(['touch', {str(marker)!r}], check=True)",
-        f"os.execv('/usr/bin/touch', ['touch', {str(marker)!r}])",
-    ]
-    codes = pool.run_asserts(prog, tests).codes
+    prog = (
+        "import os, subprocess\n"
+        f"def system():\n    return os.system('touch {marker}')\n"
+        f"def run():\n    subprocess.run(['touch', {str(marker)!r}], check=True)\n"
+        f"def execv():\n    os.execv('/usr/bin/touch', ['touch', {str(marker)!r}])\n"
+    )
+    codes = pool.run_asserts(prog, ["assert system() == 0", "run()", "execv()"]).codes
     assert codes[:2] == [F, E]
-    assert codes[2] == (K if _has(pool, "seccomp") else E)
+    assert codes[2] == (K if has_layer(pool, "seccomp") else E)
     assert not marker.exists()
 
 
 def test_fork_bomb(pool):
-    if not _has(pool, "setuid"):
+    if not has_layer(pool, "setuid"):
         pytest.skip("RLIMIT_NPROC needs the setuid layer (root)")
     t0 = time.monotonic()
     assert pool.run_asserts("import os\nwhile True:\n    os.fork()\n", ["pass"]).codes == [K]
@@ -231,26 +198,29 @@ def test_blocking_input_does_not_hang(pool):
 
 def test_environment_is_scrubbed(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    allowed = {
+        "PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    }  # fmt: skip
     with WorkerPool(ExecutionConfig(timeout=1.0, slots=1)) as p:
+        prog = "import os\ndef env():\n    return dict(os.environ)\n"  # the sample reports its own environment
         tests = [
-            "import os; assert 'HF_TOKEN' not in os.environ",
-            "import os; assert not any('hf_secret' in v for v in os.environ.values())",
-            "import os; assert set(os.environ) <= {'PATH', 'LANG', 'LC_ALL', 'HOME', 'TMPDIR', "
-            "'PYTHONHASHSEED', 'PYTHONDONTWRITEBYTECODE', 'PYTHONIOENCODING', 'OMP_NUM_THREADS', "
-            "'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'}",
+            "assert 'HF_TOKEN' not in env()",
+            "assert not any('hf_secret' in v for v in env().values())",
+            f"assert set(env()) <= {allowed!r}",
         ]
-        assert p.run_asserts("", tests).codes == [P, P, P]
+        assert p.run_asserts(prog, tests).codes == [P, P, P]
 
 
 def test_signalling_the_parent_is_harmless(pool):
-    prog = "import os, signal\n"
-    tests = [
-        "os.kill(os.getppid(), signal.SIGKILL)",
-        "os.kill(1, signal.SIGKILL)",
-        "os.kill(-1, signal.SIGKILL)",
-        "os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)",
-    ]
-    codes = pool.run_asserts(prog, tests).codes
+    prog = (
+        "import os, signal\n"
+        "def parent():\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "def init():\n    os.kill(1, signal.SIGKILL)\n"
+        "def everyone():\n    os.kill(-1, signal.SIGKILL)\n"
+        "def group():\n    os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\n"
+    )
+    codes = pool.run_asserts(prog, ["parent()", "init()", "everyone()", "group()"]).codes
     assert P not in codes
     for _ in range(2 * pool.config.n_slots):  # every slot still answers
         assert pool.run_asserts("x = 2\n", ["assert x == 2"]).codes == [P]
@@ -268,7 +238,7 @@ def test_output_flood_is_capped(pool):
 def test_fallback_without_bubblewrap_still_runs():
     with pytest.warns(RuntimeWarning, match="partial isolation"):
         cfg = ExecutionConfig(timeout=1.0, slots=1, isolation="auto")
-        import codepref.execution.sandbox as sb
+        import codepref.sandbox.host as sb
 
         real = sb.find_bwrap
         sb.find_bwrap = lambda: None  # type: ignore[assignment]

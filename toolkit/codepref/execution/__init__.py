@@ -6,7 +6,7 @@
 [0]
 """
 
-from .compare import outputs_match
+from ..sandbox.inside.compare import outputs_match
 from .config import ExecutionConfig, Isolation, Outcome, SampleResult
 from .pool import SandboxError, WorkerPool, exec_matrix
 from .ray_backend import RayPool

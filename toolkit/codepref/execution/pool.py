@@ -1,4 +1,9 @@
-"""WorkerPool: warm fork servers (one per slot), each wrapped once in bubblewrap when available."""
+"""WorkerPool: one warm sandbox server per slot, each wrapped once in bubblewrap when available.
+
+Each server (``sandbox/inside/server.py``) judges a job with two processes it starts per sample — the
+sample's, which only runs the program and answers calls with plain data, and the judge's, which runs the
+tests — so no verdict, test, expected value or deadline is ever within the sample's reach.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,8 +23,9 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from . import sandbox
+from ..sandbox import host
 from .config import ExecutionConfig, Isolation, Outcome, SampleResult
+from .trust import trust_levels
 
 logger = logging.getLogger(__name__)
 _HDR = struct.Struct("<I")
@@ -46,7 +51,7 @@ class _Slot:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errlog,
-            env=dict(sandbox.SAFE_ENV),
+            env=dict(host.SAFE_ENV),
             close_fds=True,
             start_new_session=True,
             cwd="/",
@@ -130,7 +135,7 @@ class WorkerPool:
     # -- start-up ----------------------------------------------------------------------------------
     def _argv(self, index: int, bwrap: str | None) -> list[str]:
         cfg, mode = self.config, self.config.isolation
-        uid = sandbox.slot_uid(index) if mode != "none" else None
+        sample_uid, judge_uid = host.slot_uids(index) if mode != "none" else (None, None)
         if bwrap:
             tmp_root, unshare = "/tmp", False
         else:
@@ -138,16 +143,23 @@ class WorkerPool:
                 self._tmp_host = tempfile.mkdtemp(prefix="codepref-exec-")
                 os.chmod(self._tmp_host, 0o711)
             tmp_root, unshare = self._tmp_host, mode != "none"
-        settings = sandbox.server_settings(
-            cfg,
-            uid=uid,
+        settings = host.SandboxSettings(
+            tmp_root=tmp_root,
+            sample_uid=sample_uid,
+            judge_uid=judge_uid,
             seccomp=mode != "none",
             unshare_net=unshare,
-            tmp_root=tmp_root,
-            preimport="lean" if bwrap else "broad",
+            timeout=float(cfg.timeout),
+            cpu_seconds=cfg.cpu_seconds,
+            memory_bytes=int(cfg.memory_mb) * 1024 * 1024,
+            max_output_bytes=int(cfg.max_output_bytes),
+            max_open_files=int(cfg.max_open_files),
+            max_processes=int(cfg.max_processes),
+            tail_bytes=int(cfg.stderr_tail_bytes),
+            preimport=host.PREIMPORT,
         )
-        prefix = sandbox.bwrap_argv(bwrap, tmp_size=512 * 1024 * 1024) if bwrap else []
-        return prefix + [sys.executable, "-s", "-B", sandbox.SERVER_SCRIPT, marshal.dumps(settings).hex()]
+        prefix = host.bwrap_argv(bwrap, tmp_size=512 * 1024 * 1024) if bwrap else []
+        return prefix + host.server_argv(settings)
 
     def _launch(self, bwrap: str | None) -> list[dict]:
         slots = [_Slot(self._argv(i, bwrap), i) for i in range(self.config.n_slots)]
@@ -164,7 +176,7 @@ class WorkerPool:
 
     def _start(self) -> Isolation:
         mode = self.config.isolation
-        bwrap = sandbox.find_bwrap() if mode in ("auto", "full") else None
+        bwrap = host.find_bwrap() if mode in ("auto", "full") else None
         notes: list[str] = []
         if mode in ("auto", "full") and bwrap is None:
             notes.append("bubblewrap unavailable (install the Debian package 'bubblewrap')")
@@ -180,15 +192,15 @@ class WorkerPool:
             self._free.put(s)
         hello = hellos[0]
         notes += [e for h in hellos for e in h.get("errors", [])][:4]
-        layers = list(sandbox.BWRAP_LAYERS) if bwrap else []
+        layers = list(host.BWRAP_LAYERS) if bwrap else []
         if not bwrap and hello.get("netns"):
             layers.append("netns(unshare)")
         if all(h.get("setuid") for h in hellos):
-            layers.append("setuid(unprivileged uid per slot)+nproc-limit")
+            layers.append(host.SETUID_LAYER)
         if all(h.get("seccomp") for h in hellos):
-            layers.append("seccomp(no exec, no inet sockets, no ptrace, no foreign signals)")
-        layers += sandbox.ALWAYS_LAYERS
-        wanted = list(sandbox.BWRAP_LAYERS) + ["setuid", "seccomp"]
+            layers.append(host.SECCOMP_LAYER)
+        layers += host.ALWAYS_LAYERS
+        wanted = list(host.BWRAP_LAYERS) + ["setuid", "seccomp"]
         missing = [w for w in wanted if not any(layer.startswith(w) for layer in layers)]
         if mode == "none":
             level = "none"
@@ -231,7 +243,12 @@ class WorkerPool:
         finally:
             self._free.put(slot)
         if "error" in reply:
-            logger.warning("fork server error: %s", reply["error"])
+            logger.warning("sandbox server error: %s", reply["error"])
+            if reply.get("fatal"):  # the server gave up (its zygote is gone): start a fresh one
+                with contextlib.suppress(SandboxError, OSError):
+                    slot.stop()
+                    slot.start()
+                    slot.await_hello()
             return SampleResult([int(Outcome.ERROR)] * n, f"sandbox error: {reply['error']}")
         return SampleResult(list(reply["codes"]), reply["stderr"].decode("utf-8", "replace"))
 
@@ -241,11 +258,31 @@ class WorkerPool:
         return list(self._executor.map(self._run_one, jobs))
 
     @staticmethod
-    def _assert_job(program: str, tests: Sequence[str], setup: str) -> dict:
-        return {"mode": "assert", "program": program, "units": list(tests), "setup": setup or ""}
+    def assert_job(
+        program: str,
+        tests: Sequence[str],
+        setup: str,
+        untrusted: bool = False,
+        *,
+        entry_point: str | None = None,
+        trust: Sequence[str] | None = None,
+    ) -> dict:
+        """One sample against assert-style tests. ``entry_point``: the function the tests call, taken from
+        the sample even where its name is a builtin's (MBPP's ``sum``); ``trust``: per-unit trust levels
+        (default: :func:`trust.trust_levels` of the tests); ``untrusted``: model-written tests."""
+        tests = list(tests)
+        return {
+            "mode": "assert",
+            "program": program,
+            "units": tests,
+            "setup": setup or "",
+            "untrusted": untrusted,
+            "entry_point": entry_point or "",
+            "trust": None if untrusted else list(trust or trust_levels(tests, setup or "")),
+        }
 
     @staticmethod
-    def _io_job(program: str, inputs: Sequence[str], outputs: Sequence[str], tol: float | None) -> dict:
+    def io_job(program: str, inputs: Sequence[str], outputs: Sequence[str], tol: float | None) -> dict:
         if len(inputs) != len(outputs):
             raise ValueError("inputs and outputs differ in length")
         return {
@@ -256,9 +293,20 @@ class WorkerPool:
             "tol": None if tol is None else float(tol),
         }
 
-    def run_asserts(self, program: str, tests: Sequence[str], setup: str = "") -> SampleResult:
-        """Run ``program``, then ``setup``, then each test unit independently; one code per test."""
-        return self._run_one(self._assert_job(program, tests, setup))
+    def map_jobs(self, jobs: Sequence[dict]) -> list[SampleResult]:
+        """Jobs built with :meth:`assert_job` / :meth:`io_job`, in parallel across slots; results in order."""
+        return self._map(list(jobs))
+
+    def run_asserts(
+        self, program: str, tests: Sequence[str], setup: str = "", *, untrusted: bool = False
+    ) -> SampleResult:
+        """Run each test unit against ``program`` independently; one code per test.
+
+        The tests run in a judge process with ``setup`` (the problem's imports and trusted helpers) and call
+        into the program's process for its values. ``untrusted=True`` (model-written tests) gives every unit
+        a judge and a sample process of its own, so one test decides only its own verdict.
+        """
+        return self._run_one(self.assert_job(program, tests, setup, untrusted))
 
     def run_io(
         self,
@@ -268,17 +316,19 @@ class WorkerPool:
         float_tolerance: float | None = None,
     ) -> SampleResult:
         """Run ``program`` once per input on stdin; compare stdout token-wise with the expected output."""
-        return self._run_one(self._io_job(program, inputs, outputs, float_tolerance))
+        return self._run_one(self.io_job(program, inputs, outputs, float_tolerance))
 
-    def map_asserts(self, jobs: Sequence[tuple[str, Sequence[str], str]]) -> list[SampleResult]:
+    def map_asserts(
+        self, jobs: Sequence[tuple[str, Sequence[str], str]], *, untrusted: bool = False
+    ) -> list[SampleResult]:
         """Many ``(program, tests, setup)`` jobs in parallel across slots; results in input order."""
-        return self._map([self._assert_job(p, t, s) for p, t, s in jobs])
+        return self._map([self.assert_job(p, t, s, untrusted) for p, t, s in jobs])
 
     def map_io(
         self, jobs: Sequence[tuple[str, Sequence[str], Sequence[str]]], float_tolerance: float | None = None
     ) -> list[SampleResult]:
         """Many ``(program, inputs, outputs)`` jobs in parallel across slots; results in input order."""
-        return self._map([self._io_job(p, i, o, float_tolerance) for p, i, o in jobs])
+        return self._map([self.io_job(p, i, o, float_tolerance) for p, i, o in jobs])
 
     # -- shutdown ----------------------------------------------------------------------------------
     def close(self) -> None:

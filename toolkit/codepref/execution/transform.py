@@ -2,9 +2,12 @@
 
 Adds ``exec_matrix`` (samples × ``tests``, or × stdin/stdout cases for ``io_tests``
 problems), ``gen_exec_matrix`` (samples × ``gen_tests``, when that column exists),
-``passed`` (every ground-truth test passed) and ``exec_stderr`` (a bounded stderr tail per
-failing sample). One warm sandboxed pool serves the whole run; rows are executed shard by
-shard, so an interrupted run resumes without re-executing finished shards.
+``passed`` (every ground-truth test passed), ``exec_stderr`` (a bounded stderr tail per
+failing sample) and ``test_trust`` (per ground-truth test: ``judged`` — the verdict was decided
+in a judge process the sample cannot reach — or ``in-process``; see ``trust``). Model-written
+``gen_tests`` are always judged, each unit in a judge and a sample process of its own. One warm
+sandboxed pool serves the whole run; rows are executed shard by shard, so an interrupted run resumes
+without re-executing finished shards.
 
 ``backend="ray"`` spreads each shard's rows over a Ray cluster (see ``ray_backend``): every node
 runs the same sandboxed ``WorkerPool``, so the output is identical to the local backend's.
@@ -25,6 +28,7 @@ from ..provenance import get_provenance, with_provenance
 from ..resumable import map_in_shards
 from .config import ExecutionConfig, Outcome
 from .pool import WorkerPool
+from .trust import JUDGED, trust_levels
 
 if TYPE_CHECKING:
     from .ray_backend import RayPool
@@ -89,37 +93,43 @@ def _execute_rows(
     rows: list[dict], pool: WorkerPool, cfg: ExecuteConfig, want_gt: bool, want_gen: bool
 ) -> dict[str, list]:
     """The new columns for already-checked ``rows``, executed on ``pool`` (shared by both backends)."""
-    assert_jobs: list[tuple[str, list[str], str]] = []
-    io_jobs: list[tuple[str, list[str], list[str]]] = []
-    plan: list[tuple[str, int, int, int]] = []  # (kind, row, start, count) per matrix
+    jobs: list[dict] = []
+    plan: list[tuple[str, int, int, int]] = []  # (kind, row, first job, count) per matrix
+    trust = [
+        trust_levels(row["tests"], row.get("test_setup") or "", row.get("canonical_solution"))
+        if row["tests"] or not (row.get("io_tests") or {}).get("input")
+        else [JUDGED] * len(row["io_tests"]["input"])
+        for row in rows
+    ]
     for r, row in enumerate(rows):
-        n = len(row["samples"])
+        samples, setup, entry = row["samples"], row.get("test_setup") or "", row.get("entry_point")
         io = row.get("io_tests")
         if want_gt and io and io.get("input") and not row["tests"]:
-            plan.append(("io", r, len(io_jobs), n))
-            io_jobs += [(s, io["input"], io["output"]) for s in row["samples"]]
+            plan.append(("io", r, len(jobs), len(samples)))
+            jobs += [pool.io_job(s, io["input"], io["output"], cfg.float_tolerance) for s in samples]
         elif want_gt:
-            plan.append(("gt", r, len(assert_jobs), n))
-            assert_jobs += [(s, row["tests"], row.get("test_setup") or "") for s in row["samples"]]
+            plan.append(("gt", r, len(jobs), len(samples)))
+            jobs += [pool.assert_job(s, row["tests"], setup, entry_point=entry, trust=trust[r]) for s in samples]
         if want_gen:
-            plan.append(("gen", r, len(assert_jobs), n))
-            assert_jobs += [(s, row.get("gen_tests") or [], row.get("test_setup") or "") for s in row["samples"]]
-    a_results = pool.map_asserts(assert_jobs) if assert_jobs else []
-    i_results = pool.map_io(io_jobs, float_tolerance=cfg.float_tolerance) if io_jobs else []
+            plan.append(("gen", r, len(jobs), len(samples)))
+            gen = row.get("gen_tests") or []
+            jobs += [pool.assert_job(s, gen, setup, untrusted=True, entry_point=entry) for s in samples]
+    results = pool.map_jobs(jobs)
     out: dict[str, list] = {}
     if want_gt:
         out.update(exec_matrix=[[] for _ in rows], passed=[[] for _ in rows], exec_stderr=[[] for _ in rows])
+        out["test_trust"] = trust
     if want_gen:
         out["gen_exec_matrix"] = [[] for _ in rows]
     for kind, r, start, count in plan:
-        results = (i_results if kind == "io" else a_results)[start : start + count]
-        matrix = [list(res.codes) for res in results]
+        matrix = [list(res.codes) for res in results[start : start + count]]
         if kind == "gen":
             out["gen_exec_matrix"][r] = matrix
             continue
+        done = results[start : start + count]
         out["exec_matrix"][r] = matrix
-        out["passed"][r] = [res.passed for res in results]
-        out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in results]
+        out["passed"][r] = [res.passed for res in done]
+        out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in done]
     return out
 
 
@@ -167,7 +177,7 @@ def execute(
 
         # the backend does not change any verdict: shards are shared between backends (resume either way)
         same_results = {k: v for k, v in config_to_dict(cfg).items() if k not in ("backend", "ray_address")}
-        fingerprint = config_fingerprint(same_results, {"isolation": isolation, "v": 1})
+        fingerprint = config_fingerprint(same_results, {"isolation": isolation, "v": 2})
         result = map_in_shards(
             ds,
             fn,
@@ -178,7 +188,7 @@ def execute(
             batch_size=cfg.shard_size,
             remove_columns=[
                 c
-                for c in ("exec_matrix", "gen_exec_matrix", "passed", "exec_stderr")
+                for c in ("exec_matrix", "gen_exec_matrix", "passed", "exec_stderr", "test_trust")
                 if c in ds.column_names and (want_gt or c == "gen_exec_matrix")
             ],
         )
@@ -192,6 +202,7 @@ def execute(
     if want_gt:
         result = result.cast_column("passed", List(Value("bool")))
         result = result.cast_column("exec_stderr", List(Value("string")))
+        result = result.cast_column("test_trust", List(Value("string")))
     record = {
         **config_to_dict(cfg),
         "isolation": isolation,

@@ -12,7 +12,7 @@ from datasets import Dataset
 
 from ..errors import BackendError, DataError
 from .schema import build_problems
-from .test_units import split_check_function
+from .test_units import prompt_helpers, split_check_function
 
 INSTRUCTION_TEMPLATE = (
     "Complete the following Python function. Reply with the complete function, including its "
@@ -38,7 +38,8 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def humaneval_row(raw: dict[str, Any], *, index: int, source: str, prefix: str = "humaneval") -> dict[str, Any]:
-    """One HumanEval record → one problem row, with ``check`` split into per-assert units."""
+    """One HumanEval record → one problem row, with ``check`` split into per-assert units; the prompt's own
+    helpers (imports, complete functions such as ``poly``) lead the tests' setup (trusted, in the judge)."""
     for key in ("task_id", "prompt", "test", "entry_point"):
         if not isinstance(raw.get(key), str):
             raise DataError("missing or not a string", task_id=raw.get("task_id"), field=key, row=index, source=source)
@@ -55,7 +56,7 @@ def humaneval_row(raw: dict[str, Any], *, index: int, source: str, prefix: str =
         "instruction": INSTRUCTION_TEMPLATE.format(prompt=raw["prompt"]),
         "entry_point": raw["entry_point"],
         "tests": units,
-        "test_setup": setup,
+        "test_setup": prompt_helpers(raw["prompt"], raw["entry_point"]) + setup,
         "canonical_solution": raw.get("canonical_solution"),
     }
 

@@ -118,6 +118,8 @@ def mbpp_row(raw: Mapping[str, Any], *, index: int, source: str) -> dict[str, An
     setup = raw.get("test_setup_code")
     if setup is None and raw.get("test_imports") is not None:
         setup = "\n".join(raw["test_imports"])
+    # tests use math.isclose without importing math; the evaluation harnesses add the import
+    setup = "import math\n" + (setup or "") if "math." in "\n".join(tests) else setup
     entry = entry_point_of(raw["code"], tests)
     return {
         "task_id": f"mbpp/{tid}",

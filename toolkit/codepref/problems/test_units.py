@@ -70,6 +70,35 @@ def split_check_function(test_source: str, *, entry_point: str, check_name: str 
     return "\n".join(s.rstrip("\n") for s in setup) + "\n", [u.rstrip("\n") for u in units]
 
 
+def _stub(node: ast.stmt) -> bool:
+    """A definition whose body is only a docstring (and ``pass``/``...``): the part a model completes."""
+    body = getattr(node, "body", [])
+    return all(
+        _is_docstring(b)
+        or isinstance(b, ast.Pass)
+        or (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant) and b.value.value is Ellipsis)
+        for b in body
+    )
+
+
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The problem's own helpers in a prompt: its imports and every complete definition other than the
+    entry point (HumanEval's ``poly``, ``encode_cyclic``, ...). They go into the tests' setup, so a test
+    that calls them uses the problem's definition, never a sample's."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    keep = []
+    for node in tree.body:
+        definition = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or (
+            definition and node.name != entry_point and not _stub(node)
+        ):
+            keep.append(_segment(prompt, node))
+    return "\n".join(k.rstrip("\n") for k in keep) + "\n" if keep else ""
+
+
 def split_asserts(source: str) -> list[str]:
     """Split a block of top-level statements into one unit per assert (e.g. generated tests).
 

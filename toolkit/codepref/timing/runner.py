@@ -21,19 +21,17 @@ import select
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import BackendError
-from ..execution import sandbox
 from ..execution.config import ExecutionConfig
+from ..sandbox import host
 
 logger = logging.getLogger(__name__)
 _HDR = struct.Struct("<I")
-TIMER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_timer.py")
-HARNESS_DIR = os.path.dirname(os.path.abspath(sandbox.__file__))
+TIMER_SCRIPT = os.path.join(host.INSIDE_DIR, "timer.py")
 CG_DIR = "cg"  # under the harness's tmp root
 
 HELPER_C = r"""
@@ -138,33 +136,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _bind_ro(path: str) -> list[str]:
-    """bubblewrap args binding ``path`` read-only, with world-traversable parent dirs."""
-    args: list[str] = []
-    parent = os.path.dirname(path)
-    chain = []
-    while parent not in ("/", ""):
-        chain.append(parent)
-        parent = os.path.dirname(parent)
-    for d in reversed(chain):
-        if any(d == h or d.startswith(h + "/") for h in sandbox.HIDDEN_DIRS + (os.path.expanduser("~"),)):
-            args += ["--perms", "0755", "--dir", d]
-    return args + ["--ro-bind", path, path]
-
-
 class Launcher:
     """Starts sandboxed timing-harness processes with one isolation setup (decided once)."""
 
     def __init__(self, cfg: ExecutionConfig) -> None:
         self.cfg = cfg
         mode = cfg.isolation
-        self.bwrap = sandbox.find_bwrap() if mode in ("auto", "full") else None
+        self.bwrap = host.find_bwrap() if mode in ("auto", "full") else None
         if mode == "full" and self.bwrap is None:
             raise BackendError("isolation='full' but bubblewrap is unavailable")
         self.info: dict = {}
 
     def isolation(self) -> dict:
-        layers = list(sandbox.BWRAP_LAYERS) if self.bwrap else []
+        layers = list(host.BWRAP_LAYERS) if self.bwrap else []
         if not self.bwrap and self.info.get("netns"):
             layers.append("netns(unshare)")
         if self.cfg.isolation != "none" and os.geteuid() == 0:
@@ -198,35 +182,38 @@ class Launcher:
         memory = int(cfg.memory_mb) * 1024 * 1024
         if valgrind and memory:
             memory += 2048 * 1024 * 1024  # valgrind's own address space lives in the same process
-        settings = {
-            "uid": sandbox.slot_uid(slot) if cfg.isolation != "none" else None,
-            "seccomp": cfg.isolation != "none",
-            "unshare_net": unshare,
-            "tmp_root": tmp_root,
-            "timeout": float(cfg.timeout),
-            "cpu_seconds": cfg.cpu_seconds,
-            "memory_bytes": memory,
-            "max_output_bytes": int(cfg.max_output_bytes),
-            "max_open_files": int(cfg.max_open_files),
-            "max_processes": int(cfg.max_processes),
-            "harness_dir": HARNESS_DIR,
-            "preimport": list(PREIMPORT) if method == "count" else [],
-        }
-        if settings["uid"] is not None and method == "interleave" and len(solutions) > 60:
-            raise BackendError("interleaved timing supports at most 60 candidates per problem")
+        extra: dict = {}
         argv: list[str] = []
-        if self.bwrap:
-            argv = sandbox.bwrap_argv(self.bwrap, tmp_size=256 * 1024 * 1024)
         if valgrind:
-            helper = build_helper()
-            settings["helper"] = helper
-            settings["cg_dir"] = os.path.join(tmp_root, f"{CG_DIR}-{os.getpid()}-{slot}")
-            if self.bwrap:
-                argv += _bind_ro(helper) + ["--dir", settings["cg_dir"]]
-            else:
-                os.makedirs(settings["cg_dir"], exist_ok=True)
-            argv += [find_valgrind() or "valgrind", *VALGRIND_ARGS, f"--callgrind-out-file={settings['cg_dir']}/%p"]
-        argv += [sys.executable, "-s", "-B", TIMER_SCRIPT, marshal.dumps(settings).hex()]
+            extra["helper"] = build_helper()
+            extra["cg_dir"] = os.path.join(tmp_root, f"{CG_DIR}-{os.getpid()}-{slot}")
+            if not self.bwrap:
+                os.makedirs(extra["cg_dir"], exist_ok=True)
+        if self.bwrap:
+            argv = host.bwrap_argv(
+                self.bwrap, tmp_size=256 * 1024 * 1024, extra=(extra["helper"],) if valgrind else ()
+            )
+            if valgrind:
+                argv += ["--dir", extra["cg_dir"]]
+        if valgrind:
+            argv += [find_valgrind() or "valgrind", *VALGRIND_ARGS, f"--callgrind-out-file={extra['cg_dir']}/%p"]
+        settings = host.SandboxSettings(
+            tmp_root=tmp_root,
+            sample_uid=host.slot_uids(slot)[0] if cfg.isolation != "none" else None,
+            seccomp=cfg.isolation != "none",
+            unshare_net=unshare,
+            timeout=float(cfg.timeout),
+            cpu_seconds=cfg.cpu_seconds,
+            memory_bytes=memory,
+            max_output_bytes=int(cfg.max_output_bytes),
+            max_open_files=int(cfg.max_open_files),
+            max_processes=int(cfg.max_processes),
+            preimport=PREIMPORT if method == "count" else (),
+            extra=extra,
+        )
+        if settings.sample_uid is not None and method == "interleave" and len(solutions) > 60:
+            raise BackendError("interleaved timing supports at most 60 candidates per problem")
+        argv += host.server_argv(settings, TIMER_SCRIPT)
         job = marshal.dumps({"method": method, "solutions": solutions, "params": params})
         try:
             reply = self._exchange(argv, job, timeout)
@@ -245,7 +232,7 @@ class Launcher:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errlog,
-                env=dict(sandbox.SAFE_ENV),
+                env=dict(host.SAFE_ENV),
                 close_fds=True,
                 start_new_session=True,
                 cwd="/",

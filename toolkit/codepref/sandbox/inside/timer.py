@@ -1,12 +1,12 @@
 """Sandboxed timing harness: measures many solutions, each in its own confined child process.
 
-Standalone on purpose (no package imports): launched as a script, usually as
-``bwrap ... [valgrind --tool=callgrind ...] python -s -B _timer.py <hex settings>``, with the job
-(marshal, 4-byte length prefix) on stdin and the results (same framing) on stdout.
+Standalone on purpose (standard library and its sibling modules only): launched as a script, usually as
+``bwrap ... [valgrind --tool=callgrind ...] python -s -B timer.py <SandboxSettings hex>``, with the job
+(``wire.send_obj`` framing) on stdin and the results (same framing) on stdout.
 
 Every solution runs in a freshly forked child confined exactly like an execution-stage sample
-(``execution/_harness._confine``: own session/process group, rlimits, unprivileged uid, seccomp
-filter forbidding exec/inet sockets/ptrace/foreign signals, stdio on memfds). The parent (trusted,
+(``confine.confine``: own session/process group, rlimits, unprivileged uid, seccomp filter forbidding
+exec/inet sockets/ptrace/foreign signals/IPC, stdio on memfds). The parent (trusted,
 never runs sample code) supervises with a wall-clock deadline, kills the process group, sweeps the
 uid, and, in callgrind mode, reads the child's counter dumps and wipes the dump directory before
 the next child starts, so a sample can only ever influence its own measurement.
@@ -23,48 +23,31 @@ Methods:
 
 from __future__ import annotations
 
-import marshal
-import os
-import sys
-
-SETTINGS: dict = marshal.loads(bytes.fromhex(sys.argv[1])) if __name__ == "__main__" else {}
-
 import contextlib  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import io  # noqa: E402
-import resource  # noqa: E402
+import marshal
+import os
 import select  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import struct  # noqa: E402
+import sys
 import time  # noqa: E402
 import types  # noqa: E402
 
-_HDR = struct.Struct("<I")
+if __name__ == "__main__":
+    del sys.path[0]  # this directory must not shadow user imports
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+
+import confine  # noqa: E402
+import sample  # noqa: E402
+import wire  # noqa: E402
+from settings import SandboxSettings  # noqa: E402
+
+_HDR = wire.HDR
 _NONCE = 16
-_PR_SET_CHILD_SUBREAPER = 36
-_CLONE_NEWNET = 0x40000000
-_harness = None  # imported in main() from the execution package directory
-
-
-# -- framing -------------------------------------------------------------------------------------
-def _read_exact(fd: int, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
-def _send(fd: int, obj: object) -> None:
-    data = marshal.dumps(obj)
-    view = memoryview(_HDR.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+_CHANNEL_FD = 3
 
 
 # -- child side: the measured program ---------------------------------------------------------------
@@ -78,17 +61,7 @@ def _make_runner(sol: dict):
     setup = _compile(sol.get("setup") or "", "<setup>")
     tests = [_compile(t, f"<test {i}>") for i, t in enumerate(sol.get("tests") or [])]
     inputs = sol.get("inputs")
-    builtins_mod = __builtins__ if isinstance(__builtins__, types.ModuleType) else None
-    import builtins as _b
-
-    builtins_mod = builtins_mod or _b
-
-    def fresh(name: str) -> dict:
-        mod = types.ModuleType(name)
-        sys.modules["__main__"] = mod
-        ns = mod.__dict__
-        ns["__builtins__"] = builtins_mod
-        return ns
+    fresh = sample.fresh_module
 
     if inputs is not None:  # stdin/stdout problem: the program once per input
 
@@ -220,14 +193,15 @@ def _child_interleave(run, p: dict, emit, sock_fd: int) -> None:
         emit({"ns": (pt() - t0) // loops})
 
 
-def _child(sol: dict, method: str, p: dict, spec: dict, flt, helper) -> None:
+def _child(sol: dict, method: str, p: dict, confinement: dict, flt, helper) -> None:
     """Runs in the forked child; never returns."""
+    nonce = confinement.pop("nonce")
     try:
-        _harness._confine(spec, flt)
+        confine.confine(seccomp_filter=flt, **confinement)
     except BaseException:  # noqa: BLE001 - no sandbox, no run
         os._exit(71)
-    fd = spec["verdict_fd"]
-    emit = _frame_writer(fd, spec.pop("nonce"))
+    fd = _CHANNEL_FD
+    emit = _frame_writer(fd, nonce)
     try:
         run = _make_runner(sol)
     except BaseException as exc:  # noqa: BLE001
@@ -266,27 +240,24 @@ class Child:
         # No RLIMIT_CPU: on this kernel an armed process CPU timer makes CLOCK_PROCESS_CPUTIME_ID
         # tick-granular (4 ms steps), which would ruin process_time_ns; the parent's wall-clock
         # deadline bounds every child instead.
-        cpu = resource.RLIM_INFINITY
-        spec = {
-            "stdin_fd": timer.devnull,
-            "stdout_fd": out_fd,
-            "stderr_fd": self.err_fd,
-            "verdict_fd": child_sock.fileno(),
-            "nonce": self.nonce,
+        nonce = self.nonce
+        confinement = {
+            "fds": {0: timer.devnull, 1: out_fd, 2: self.err_fd, _CHANNEL_FD: child_sock.fileno()},
             "tmpdir": tmpdir,
             "uid": uid,
-            "cpu_hard": cpu,
-            "memory_bytes": s["memory_bytes"],
-            "max_output_bytes": s["max_output_bytes"],
-            "max_open_files": s["max_open_files"],
-            "max_processes": s["max_processes"],
+            "cpu_hard": float("inf"),
+            "memory_bytes": s.memory_bytes,
+            "max_output_bytes": s.max_output_bytes,
+            "max_open_files": s.max_open_files,
+            "max_processes": s.max_processes,
         }
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
                 parent_sock.close()
-                _child(sol, method, params, spec, timer.filter, timer.helper)
+                os.environ["HOME"] = os.environ["TMPDIR"] = tmpdir
+                _child(sol, method, params, {**confinement, "nonce": nonce}, timer.filter, timer.helper)
             finally:
                 os._exit(70)
         self.pid = pid
@@ -358,42 +329,34 @@ class Child:
 
 
 class Timer:
-    def __init__(self, settings: dict) -> None:
+    def __init__(self, settings: SandboxSettings) -> None:
         self.s = settings
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.filter = None
         self.helper = None
         self.info: dict = {"errors": [], "seccomp": False, "netns": False}
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        if settings.get("unshare_net"):
-            self.info["netns"] = libc.unshare(_CLONE_NEWNET) == 0
-        if settings.get("seccomp"):
+        confine.become_subreaper()
+        if settings.unshare_net:
+            self.info["netns"] = confine.unshare_net()
+        if settings.seccomp:
             try:
-                import _seccomp
+                import seccomp
 
-                self.filter = _seccomp.compile_filter()
+                self.filter = seccomp.compile_filter()
                 self.info["seccomp"] = True
             except Exception as exc:  # noqa: BLE001
                 self.info["errors"].append(f"seccomp: {exc}")
-        if settings.get("helper"):
-            self.helper = ctypes.CDLL(settings["helper"])
+        if settings.extra.get("helper"):
+            self.helper = ctypes.CDLL(settings.extra["helper"])
             self.helper.cp_dump.argtypes = [ctypes.c_char_p]
             self.info["on_valgrind"] = bool(self.helper.cp_running())
-        self.root = os.path.join(settings["tmp_root"], f"cpt{os.getpid()}")
+        self.root = os.path.join(settings.tmp_root, f"cpt{os.getpid()}")
         os.makedirs(self.root, 0o711, exist_ok=True)
         os.chmod(self.root, 0o711)
-        self.cg_dir = settings.get("cg_dir")
+        self.cg_dir = settings.extra.get("cg_dir")
 
     def workdir(self, uid: int | None) -> str:
-        d = os.path.join(self.root, f"w{uid if uid is not None else 'x'}")
-        if os.path.isdir(d):
-            shutil.rmtree(d, ignore_errors=True)
-        os.mkdir(d, 0o700)
-        if uid is not None:
-            os.chown(d, uid, uid)
-        os.environ["HOME"] = os.environ["TMPDIR"] = d
-        return d
+        return confine.fresh_dir(os.path.join(self.root, f"w{uid if uid is not None else 'x'}"), uid)
 
     @staticmethod
     def descendants_left() -> bool:
@@ -413,15 +376,7 @@ class Timer:
     def reap(self, uid: int | None, linger: float = 5.0) -> None:
         # The uid sweep costs a fork (slow under valgrind): only when something survived the group kill.
         if uid is not None and self.descendants_left():
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - child
-                try:
-                    os.setgid(uid)
-                    os.setuid(uid)
-                    os.kill(-1, signal.SIGKILL)
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
+            confine.sweep_uid(uid)
         t0 = time.monotonic()
         while time.monotonic() - t0 < linger:
             try:
@@ -432,10 +387,7 @@ class Timer:
                 time.sleep(0.001)
 
     def reset_cg_dir(self, uid: int | None) -> None:
-        shutil.rmtree(self.cg_dir, ignore_errors=True)
-        os.mkdir(self.cg_dir, 0o700)
-        if uid is not None:
-            os.chown(self.cg_dir, uid, uid)
+        confine.fresh_dir(self.cg_dir, uid)
 
     def read_counts(self, pid: int, repeats: int) -> list[int] | None:
         counts: dict[int, int] = {}
@@ -465,7 +417,7 @@ class Timer:
 
     # -- methods -------------------------------------------------------------------------------------
     def uid(self, k: int = 0) -> int | None:
-        base = self.s.get("uid")
+        base = self.s.sample_uid
         return None if base is None else base + k
 
     def run_sequential(self, method: str, sols: list[dict], p: dict) -> list[dict]:
@@ -477,7 +429,7 @@ class Timer:
             t0 = time.monotonic()
             child = Child(self, sol, method, p, uid)
             t1 = time.monotonic()
-            msg = child.recv(p["budget"] + self.s["timeout"] + 5)
+            msg = child.recv(p["budget"] + self.s.timeout + 5)
             t2 = time.monotonic()
             tail = child.stderr_tail()
             child.finish()
@@ -506,7 +458,7 @@ class Timer:
     def run_interleave(self, sols: list[dict], p: dict) -> list[dict]:
         children: list[Child | None] = []
         results: list[dict] = [{"id": s["id"], "ns": []} for s in sols]
-        timeout = float(self.s["timeout"])
+        timeout = float(self.s.timeout)
         for k, sol in enumerate(sols):
             child = Child(self, sol, "interleave", p, self.uid(k))
             msg = child.recv(timeout + 5)
@@ -547,7 +499,7 @@ class Timer:
         return {"results": res, "info": self.info}
 
 
-def preimport(names: list[str]) -> None:
+def preimport(names: tuple[str, ...]) -> None:
     """Count mode: import standard modules that test programs commonly use (runner.PREIMPORT) once here,
     before the heap is frozen, so a child's warm-up does not spend its time (and valgrind translations)
     importing them again; the counted run is unaffected (it comes after the warm-ups, when every import
@@ -560,32 +512,24 @@ def preimport(names: list[str]) -> None:
 
 
 def main() -> None:
-    global _harness
+    settings = SandboxSettings.decode(sys.argv[1])
     rfd, wfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    del sys.path[0]  # this directory must not shadow user imports
-    sys.path.insert(0, SETTINGS["harness_dir"])
-    import _harness as harness_mod
-    import _seccomp  # noqa: F401 - imported before the path entry is dropped
-
-    _harness = harness_mod
-    sys.path.pop(0)
-    timer = Timer(SETTINGS)
-    (length,) = _HDR.unpack(_read_exact(rfd, _HDR.size))
-    job = marshal.loads(_read_exact(rfd, length))
-    _harness.install_stdio()
-    preimport(SETTINGS.get("preimport") or [])
+    timer = Timer(settings)
+    job = wire.recv_obj(rfd)
+    confine.install_stdio()
+    preimport(settings.preimport)
     gc.collect()
     gc.freeze()  # children start with nothing young to scan (their own gc.collect is then cheap)
     try:
         reply = timer.serve(job)
     except Exception as exc:  # noqa: BLE001
         reply = {"fatal": f"{type(exc).__name__}: {exc}", "info": timer.info}
-    _send(wfd, reply)
+    wire.send_obj(wfd, reply)
     os.close(wfd)
     os._exit(0)
 

@@ -1,6 +1,6 @@
 """A hand-assembled classic-BPF seccomp filter, compiled once and loaded per child with ``prctl``.
 
-Standalone on purpose (no package-relative imports): the fork server imports it as a top-level module.
+Standalone on purpose (no package-relative imports): imported as a top-level module inside the sandbox.
 
 Policy (everything else is allowed):
   * killed (``SIGSYS``, recorded as KILLED): ``execve``/``execveat`` (no new programs), ``ptrace``,
@@ -9,6 +9,8 @@ Policy (everything else is allowed):
     namespace flags), ``setsid``/``setpgid`` (so nothing escapes the process group that is killed),
     signals (``kill``/``tgkill``) to any process outside the sandboxed sample's own process/group,
     ``tkill``, ``pidfd_send_signal``;
+  * refused with ``EPERM``: SysV IPC (``shmget``, ``msgget``, ``semget`` and their operations) and POSIX
+    message queues, so no sample can leave IPC state behind for the next one;
   * ``clone3`` answers ``ENOSYS`` so glibc falls back to ``clone``, whose flags can be inspected.
 """
 
@@ -72,6 +74,24 @@ _ARCHES: dict[str, tuple[int, dict[str, int]]] = {
             "reboot": 169,
             "personality": 135,
             "io_uring_setup": 425,
+            "shmget": 29,
+            "shmat": 30,
+            "shmctl": 31,
+            "shmdt": 67,
+            "semget": 64,
+            "semop": 65,
+            "semctl": 66,
+            "semtimedop": 220,
+            "msgget": 68,
+            "msgsnd": 69,
+            "msgrcv": 70,
+            "msgctl": 71,
+            "mq_open": 240,
+            "mq_unlink": 241,
+            "mq_timedsend": 242,
+            "mq_timedreceive": 243,
+            "mq_notify": 244,
+            "mq_getsetattr": 245,
         },
     ),
     "aarch64": (
@@ -109,6 +129,24 @@ _ARCHES: dict[str, tuple[int, dict[str, int]]] = {
             "reboot": 142,
             "personality": 92,
             "io_uring_setup": 425,
+            "shmget": 194,
+            "shmat": 196,
+            "shmctl": 195,
+            "shmdt": 197,
+            "semget": 190,
+            "semop": 193,
+            "semctl": 191,
+            "semtimedop": 192,
+            "msgget": 186,
+            "msgsnd": 189,
+            "msgrcv": 188,
+            "msgctl": 187,
+            "mq_open": 180,
+            "mq_unlink": 181,
+            "mq_timedsend": 182,
+            "mq_timedreceive": 183,
+            "mq_notify": 184,
+            "mq_getsetattr": 185,
         },
     ),
 }
@@ -145,6 +183,24 @@ _REFUSED = (
     "pidfd_send_signal",
     "userfaultfd",
     "personality",
+    "shmget",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "semget",
+    "semop",
+    "semctl",
+    "semtimedop",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
 )
 
 _PID_SLOT = 0xDEADBEEF  # placeholder constants patched per child

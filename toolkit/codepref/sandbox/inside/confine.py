@@ -1,0 +1,205 @@
+"""Confinement of a freshly forked child (sample or judge), and the process-level helpers around it.
+
+Standalone on purpose: imported as a top-level module inside the sandbox. One place for what used to be
+written twice (execution harness and timing harness): session, stdio, descriptors, working directory,
+rlimits, unprivileged uid, parent-death signal, non-dumpable, seccomp — in that order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import io
+import os
+import resource
+import shutil
+import signal
+import sys
+import time
+import traceback
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def confine(
+    *,
+    fds: dict[int, int],
+    tmpdir: str,
+    uid: int | None,
+    cpu_hard: int | float,
+    memory_bytes: int,
+    max_output_bytes: int,
+    max_open_files: int,
+    max_processes: int,
+    seccomp_filter=None,
+) -> None:
+    """Confine the calling (just forked) process. ``fds`` maps the descriptor numbers the child keeps
+    (0, 1, 2 and its channels) to the descriptors that should be there; every other one is closed."""
+    os.setsid()
+    moved = {target: fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, 1000) for target, src in fds.items()}
+    for target, src in moved.items():
+        os.dup2(src, target, inheritable=True)
+    keep = sorted(moved)
+    lo = 0
+    for k in keep:
+        if k > lo:
+            os.closerange(lo, k)
+        lo = k + 1
+    os.closerange(lo, 1 << 16)
+    os.chdir(tmpdir)
+    limits = [
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, max_output_bytes),
+        (resource.RLIMIT_NOFILE, max_open_files),
+        (resource.RLIMIT_CPU, cpu_hard),
+    ]
+    if memory_bytes:
+        limits.append((resource.RLIMIT_AS, memory_bytes))
+    if uid is not None:
+        limits.append((resource.RLIMIT_NPROC, max_processes))
+    for which, value in limits:
+        value = resource.RLIM_INFINITY if value == float("inf") else int(value)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            if which != resource.RLIMIT_NOFILE:
+                raise
+            # under valgrind (timing stage) only the soft fd limit may change; valgrind enforces it
+            resource.setrlimit(which, (value, resource.getrlimit(which)[1]))
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem or fd access by others
+    if seccomp_filter is not None:
+        seccomp_filter.load(os.getpid())
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # output/file cap kills (CPython ignores it by default)
+
+
+def install_stdio() -> None:
+    """Fresh, empty text streams on fds 0/1/2; called once before forking so children inherit them ready."""
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+    )
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def cpu_budget(seconds: int) -> None:
+    """Per-unit CPU limit: the soft RLIMIT_CPU is moved to (used so far + budget), under the hard limit."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(ru.ru_utime + ru.ru_stime) + 1 + seconds
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def become_subreaper() -> None:
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def die_with_parent() -> None:
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def unshare_net() -> bool:
+    return _libc.unshare(CLONE_NEWNET) == 0
+
+
+def fresh_dir(path: str, uid: int | None, mode: int = 0o700) -> str:
+    """``path`` as an empty directory owned by ``uid``: whatever a previous process left is gone."""
+    if os.path.lexists(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            if os.listdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    if not os.path.isdir(path):
+        os.mkdir(path, mode)
+    os.chmod(path, mode)
+    if uid is not None:
+        os.chown(path, uid, uid)
+    return path
+
+
+def sweep_uid(uid: int) -> None:
+    """Kill every process of ``uid`` (a forked helper drops to it and signals -1)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(-pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pgid, signal.SIGKILL)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.kill(-pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_zombies() -> list[tuple[int, int, float]]:
+    """Reap every exited child (this process is a subreaper): (pid, wait status, CPU seconds) each."""
+    out = []
+    while True:
+        try:
+            pid, status, ru = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return out
+        if pid == 0:
+            return out
+        out.append((pid, status, ru.ru_utime + ru.ru_stime))
+
+
+def wait_group_gone(pgid: int, uid: int | None, reaped: list, linger: float = 2.0) -> None:
+    """Kill process group ``pgid`` and wait until none of it is left (reaping as it goes; reaped
+    statuses are appended to ``reaped``); sweep ``uid`` if something outlives ``linger`` seconds."""
+    kill_group(pgid)
+    t0 = time.monotonic()
+    swept = False
+    while True:
+        reaped.extend(reap_zombies())
+        if not group_alive(pgid):
+            return
+        if time.monotonic() - t0 > 0.05 and not swept and uid is not None:
+            sweep_uid(uid)
+            swept = True
+        if time.monotonic() - t0 > linger:
+            return
+        time.sleep(0.0005)
+
+
+def log_exc(label: str, exc: BaseException) -> None:
+    """The last frames of ``exc`` on stderr (the tail the server keeps for debugging)."""
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.dirname(f.filename) != here]
+        text = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames[-3:])])
+        text += "".join(traceback.format_exception_only(type(exc), exc))
+    except BaseException:  # noqa: BLE001 - user objects may misbehave while formatting
+        text = f"{type(exc).__name__}\n"
+    try:
+        sys.stderr.write(f"[{label}] {text}")
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        pass

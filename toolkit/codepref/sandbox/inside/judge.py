@@ -1,0 +1,409 @@
+"""The judge's process: runs the test code and decides each unit's verdict; never runs sample code.
+
+Standalone on purpose: imported as a top-level module inside the sandbox, and run in a freshly forked,
+confined child (see ``zygote``) under a uid of its own, non-dumpable, so the sample's process can neither
+signal, trace nor read it. Descriptors: 0 /dev/null, 1 stdout, 2 stderr, 3 the channel to the sample's
+process, 4 the control channel to the server.
+
+Test code runs here against a namespace whose unknown globals are looked up in the sample's process:
+a function of the sample becomes a :class:`Remote` whose calls send the arguments as plain data and
+receive the return value as plain data (``wire``); an object that is not plain data stays in the
+sample's process and is refused by every comparison (:class:`NotPlainValue`, the test fails); an
+iterator becomes a :class:`RemoteIterator`; an exception crosses as its type name; arguments the sample
+mutated in place are copied back. Builtins, the problem's setup (its trusted helpers) and standard
+modules are the judge's own, so ``==``, ``abs``, ``math.isclose`` and ``sorted`` are never the sample's.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import contextlib
+import importlib
+import os
+import sys
+
+import confine
+import wire
+
+DATA_FD, CTL_FD = 3, 4
+_BUILTIN_NAMES = frozenset(vars(builtins))
+_IMPORTABLE = frozenset(sys.stdlib_module_names) | {"numpy"}
+_MAX_ITEMS = 1_000_000  # items drawn from one iterator of the sample
+_CONN: Conn | None = None
+_ENTRY_POINT = ""  # the function under test: the sample's, even where a builtin has its name (MBPP's sum)
+
+
+class NotPlainValue(AssertionError):
+    """The test compared, hashed or combined a value of the sample that is not plain data (or that could
+    not cross): the test fails, as the issue of a wrong answer."""
+
+
+class SampleExit(Exception):
+    """The sample raised ``SystemExit``/``KeyboardInterrupt``/``GeneratorExit`` inside a call."""
+
+
+class _SampleGone(BaseException):
+    """The sample's process closed its channel (it died or was killed): the server decides the verdict."""
+
+
+class _Broken(BaseException):
+    """The channel cannot be used any more (an oversized or malformed message)."""
+
+
+class _LoadFailed(BaseException):
+    """The program raised when (re)loaded for this unit."""
+
+
+_EXC_CACHE: dict[tuple[type, str], type] = {}
+
+
+def _exception(names: object, text: object) -> BaseException:
+    """The judge's own exception for a ``raise`` answer: the first built-in class in the sample's MRO names,
+    subclassed under the sample's class name (``except ValueError`` and ``type(e).__name__`` both work)."""
+    names = [n for n in names if type(n) is str][:16] if type(names) is list else []
+    base: type = Exception
+    for n in names:
+        obj = vars(builtins).get(n)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            base = obj
+            break
+    if not issubclass(base, Exception):
+        base = SampleExit
+    name = names[0] if names and names[0].isidentifier() else base.__name__
+    cls = base
+    if name != base.__name__:
+        cls = _EXC_CACHE.get((base, name))
+        if cls is None:
+            cls = _EXC_CACHE.setdefault((base, name), type(name, (base,), {"__module__": "sample"}))
+    msg = text if type(text) is str else ""
+    exc = cls.__new__(cls, msg)
+    try:
+        cls.__init__(exc, msg)
+    except Exception:  # noqa: BLE001 - classes with other signatures (UnicodeDecodeError, ...)
+        exc.args = (msg,)
+    return exc
+
+
+def _refuse(*_args: object) -> object:
+    raise NotPlainValue("a value of the sample that is not plain data was compared or combined")
+
+
+class Remote:
+    """An object that lives in the sample's process. It can be called, asked for an attribute or item, and
+    asked about itself (bool, len, str, repr, int, float, index, iter); anything that would hand it a value
+    of the judge (``==``, ``<``, ``in``, arithmetic, hashing) is refused."""
+
+    __slots__ = ("_cp_id",)
+
+    def __init__(self, hid: int) -> None:
+        object.__setattr__(self, "_cp_id", hid)
+
+    def _cp_ref(self) -> list:
+        return ["h", self._cp_id]
+
+    def __call__(self, *args, **kwargs):
+        return _CONN.call(self._cp_ref(), args, kwargs)
+
+    def __getattr__(self, name: str):
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return _CONN.result(_CONN.request(["attr", self._cp_ref(), name]))
+
+    def __getitem__(self, key):
+        return _CONN.result(_CONN.request(["item", self._cp_ref(), _CONN.tree(key)]))
+
+    def _cp_unary(self, what: str, typ: type):
+        value = _CONN.result(_CONN.request(["unary", self._cp_ref(), what]))
+        if type(value) is not typ:
+            raise NotPlainValue(f"{what}() of a value of the sample gave a {type(value).__name__}")
+        return value
+
+    def __bool__(self) -> bool:
+        return self._cp_unary("bool", bool)
+
+    def __len__(self) -> int:
+        n = self._cp_unary("len", int)
+        if n < 0:
+            raise NotPlainValue("negative len()")
+        return n
+
+    def __str__(self) -> str:
+        return self._cp_unary("str", str)
+
+    def __repr__(self) -> str:
+        return self._cp_unary("repr", str)
+
+    def __int__(self) -> int:
+        return self._cp_unary("int", int)
+
+    def __index__(self) -> int:
+        return self._cp_unary("index", int)
+
+    def __float__(self) -> float:
+        return self._cp_unary("float", float)
+
+    def __iter__(self):
+        return self._cp_unary("iter", RemoteIterator)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise NotPlainValue("cannot set attributes on a value of the sample")
+
+    __hash__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __contains__ = _refuse  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _refuse
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse
+    __divmod__ = __rdivmod__ = __pow__ = __rpow__ = __lshift__ = __rlshift__ = __rshift__ = _refuse
+    __rrshift__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _refuse
+    __neg__ = __pos__ = __abs__ = __invert__ = __round__ = __trunc__ = __floor__ = __ceil__ = _refuse
+
+
+class RemoteIterator:
+    """An iterator of the sample (a generator, ``map``, ``filter``, ``zip``, ...): items are drawn from the
+    sample's process in growing chunks, each decoded as plain data; at most ``_MAX_ITEMS`` in all."""
+
+    __slots__ = ("_cp_id", "_cp_buf", "_cp_end", "_cp_chunk", "_cp_drawn")
+
+    def __init__(self, hid: int) -> None:
+        self._cp_id, self._cp_buf, self._cp_end = hid, collections.deque(), None
+        self._cp_chunk, self._cp_drawn = 1, 0
+
+    def _cp_ref(self) -> list:
+        return ["I", self._cp_id]
+
+    def __iter__(self) -> RemoteIterator:
+        return self
+
+    def __next__(self):
+        if self._cp_buf:
+            return self._cp_buf.popleft()
+        end = self._cp_end
+        if end is not None:
+            if end == "stop":
+                raise StopIteration
+            self._cp_end = "stop"
+            raise _exception(end[1] if len(end) > 1 else [], end[2] if len(end) > 2 else "")
+        if self._cp_drawn >= _MAX_ITEMS:
+            raise NotPlainValue(f"drew more than {_MAX_ITEMS} items from an iterator of the sample")
+        reply = _CONN.request(["next", self._cp_ref(), self._cp_chunk])
+        if reply[0] != "items" or len(reply) != 3 or type(reply[1]) is not list:
+            _CONN.result(reply)
+            raise NotPlainValue("malformed answer")
+        self._cp_buf.extend(_CONN.value(t) for t in reply[1])
+        self._cp_drawn += len(reply[1])
+        self._cp_chunk = min(self._cp_chunk * 2, 1024)
+        end = reply[2]
+        if end == "stop" or (type(end) is list and end and end[0] == "raise"):
+            self._cp_end = end
+        elif end is not None or not reply[1]:
+            self._cp_end = "stop" if reply[1] else ["raise", ["RuntimeError"], "malformed answer"]
+        return self.__next__()
+
+
+class Conn:
+    """The judge's end of the channel to the sample's process."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd, self.limit = fd, limit
+        self.callbacks: dict[int, object] = {}
+        self.gone = False
+        self.broken: int | None = None
+        self.load_failed: int | None = None
+
+    # -- values ----------------------------------------------------------------------------------------
+    def _ref_out(self, obj: object) -> list:
+        if type(obj) is Remote or type(obj) is RemoteIterator:
+            return obj._cp_ref()
+        if callable(obj):  # a lambda or function of the test: the sample may call it back
+            cid = len(self.callbacks) + 1
+            self.callbacks[cid] = obj
+            return ["g", cid]
+        raise TypeError(f"a {type(obj).__name__} cannot be passed to the sample (not plain data)")
+
+    def _ref_in(self, tag: str, hid: int) -> object:
+        if tag == "h":
+            return Remote(hid)
+        if tag == "I":
+            return RemoteIterator(hid)
+        if hid not in self.callbacks:
+            raise wire.Refused("unknown callable")
+        return self.callbacks[hid]
+
+    def tree(self, v: object) -> object:
+        return wire.to_tree(v, self._ref_out)
+
+    def value(self, t: object) -> object:
+        try:
+            return wire.from_tree(t, self._ref_in)
+        except wire.Refused as exc:
+            raise NotPlainValue(f"the sample's value was refused: {exc}") from None
+
+    # -- requests --------------------------------------------------------------------------------------
+    def request(self, msg: list) -> list:
+        if self.gone:
+            raise _SampleGone
+        if self.broken is not None:
+            raise _Broken
+        if self.load_failed is not None:
+            raise _LoadFailed
+        try:
+            wire.send_msg(self.fd, wire.dumps(msg))
+        except OSError:
+            self.gone = True
+            raise _SampleGone from None
+        while True:
+            try:
+                reply = wire.loads(wire.recv_msg(self.fd, self.limit))
+            except (EOFError, OSError):
+                self.gone = True
+                raise _SampleGone from None
+            except wire.Refused:  # oversized or malformed: the channel cannot be trusted to be in step
+                self.broken = wire.FAIL
+                raise _Broken from None
+            if reply[0] == "cb":
+                self._callback(reply)
+                continue
+            if reply[0] == "failed":
+                self.load_failed = wire.KILLED if len(reply) > 1 and reply[1] == wire.KILLED else wire.ERROR
+                raise _LoadFailed
+            return reply
+
+    def result(self, reply: list):
+        kind = reply[0]
+        if kind == "ok" and len(reply) >= 2:
+            return self.value(reply[1])
+        if kind == "raise":
+            raise _exception(reply[1] if len(reply) > 1 else [], reply[2] if len(reply) > 2 else "")
+        if kind == "bad":
+            raise NotPlainValue(f"the sample's value could not cross: {str(reply[1:])[:200]}")
+        raise NotPlainValue("malformed answer from the sample")
+
+    def call(self, ref: list, args: tuple, kwargs: dict):
+        reply = self.request(
+            ["call", ref, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]]
+        )
+        value = self.result(reply)
+        changes = reply[2] if len(reply) > 2 and type(reply[2]) is list else []
+        for change in changes:
+            if type(change) is not list or len(change) != 2:
+                continue
+            key, new = change[0], self.value(change[1])
+            if type(key) is int and 0 <= key < len(args):
+                target = args[key]
+            elif type(key) is str and key in kwargs:
+                target = kwargs[key]
+            else:
+                continue
+            if type(target) is list and type(new) is list:
+                target[:] = new
+            elif type(target) in (dict, set) and type(new) is type(target):
+                target.clear()
+                target.update(new)
+        return value
+
+    def lookup(self, name: str):
+        reply = self.request(["get", name])
+        kind = reply[0]
+        if kind == "missing":
+            if name in _IMPORTABLE:  # a standard module the test uses but did not import itself
+                return importlib.import_module(name)
+            raise KeyError(name)
+        if kind == "module":  # the judge's own copy, never the sample's module object
+            for cand in (name, reply[1] if len(reply) > 1 else None):
+                if type(cand) is str and cand.split(".")[0] in _IMPORTABLE:
+                    try:
+                        return importlib.import_module(cand)
+                    except ImportError:
+                        continue
+            raise KeyError(name)
+        return self.result(reply)
+
+    def _callback(self, msg: list) -> None:
+        try:
+            fn = self.callbacks[msg[1]]
+            args = [self.value(a) for a in msg[2]]
+            kwargs = {str(k): self.value(v) for k, v in msg[3]}
+        except Exception:  # noqa: BLE001
+            reply: list = ["raise", ["TypeError"], "malformed callback request"]
+        else:
+            try:
+                reply = ["ok", self.tree(fn(*args, **kwargs))]
+            except (_SampleGone, _Broken, _LoadFailed):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - the test's exception goes to the sample
+                reply = ["raise", [c.__name__ for c in type(exc).__mro__][:16], str(exc)[:2000]]
+        try:
+            wire.send_msg(self.fd, wire.dumps(reply))
+        except OSError:
+            self.gone = True
+            raise _SampleGone from None
+
+
+class _Globals(dict):
+    """A unit's namespace: names it does not define (and builtins do not) are looked up in the sample."""
+
+    __slots__ = ()
+
+    def __missing__(self, name: str):
+        if name in _BUILTIN_NAMES and name != _ENTRY_POINT:  # the judge's own builtins
+            raise KeyError(name)
+        value = _CONN.lookup(name)
+        dict.__setitem__(self, name, value)
+        return value
+
+
+def _run(conn: Conn, index: int, source: str | None, setup, first: bool) -> tuple[bytes, int]:
+    conn.load_failed = None
+    verdict = wire.ERROR
+    try:
+        reply = conn.request(["hello"] if first else ["reset"])
+        if reply[0] != "loaded":
+            raise NotPlainValue("malformed answer")
+        if setup is None or source is None:
+            raise RuntimeError("no such test unit, or its setup does not compile")
+        unit = compile(source, f"<test {index}>", "exec", dont_inherit=True, optimize=0)
+        ns = _Globals(__builtins__=builtins, __name__="solution")
+        exec(setup, ns)
+        exec(unit, ns)
+        verdict = wire.PASS
+    except (_SampleGone, _Broken, _LoadFailed):
+        pass
+    except BaseException as exc:  # noqa: BLE001 - a test that raises is a failed (or erroneous) test
+        verdict = wire.classify(exc)
+        confine.log_exc(f"test {index}", exc)
+    # a test that swallowed the judge's own signals still cannot pass
+    if conn.gone:
+        return b"G", 0
+    if conn.broken is not None:
+        return b"B", conn.broken
+    if conn.load_failed is not None:
+        return b"V", conn.load_failed
+    return b"V", verdict
+
+
+def main(limit: int) -> None:
+    """Serve the server's ``go`` requests (never returns): one verdict frame per unit."""
+    global _CONN, _ENTRY_POINT
+    plan = wire.recv_obj(CTL_FD)
+    _ENTRY_POINT = str(plan.get("entry_point") or "")
+    conn = _CONN = Conn(DATA_FD, limit)
+    try:
+        setup = compile(plan.get("setup") or "", "<setup>", "exec", dont_inherit=True, optimize=0)
+    except BaseException as exc:  # noqa: BLE001
+        setup = None
+        confine.log_exc("setup", exc)
+    units = dict(plan["units"])
+    first = True
+    while True:
+        try:
+            msg = wire.recv_obj(CTL_FD)
+        except (EOFError, OSError):
+            os._exit(0)
+        index = int(msg["go"])
+        kind, code = _run(conn, index, units.get(index), setup, first)
+        first = False
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+        wire.send_ctl(CTL_FD, kind, index, code)
+        if kind != b"V":
+            os._exit(0)

@@ -1,0 +1,312 @@
+"""The sample's process: compile and run the program, then answer the judge's requests with plain data.
+
+Standalone on purpose: imported as a top-level module inside the sandbox, and run in a freshly forked,
+confined child (see ``zygote``). Descriptors: 0 stdin, 1 stdout, 2 stderr, 3 the channel to the judge (or
+to the server for ``inproc``), 4 the status pipe to the server.
+
+The status pipe carries one byte written *before any sample code runs* (``C`` compiled, ``S`` syntax
+error, ``K`` compilation ran out of memory: the server trusts it) and then one byte after the program
+ran (``R`` ready, ``E`` raised, ``K`` ran out of memory). The second byte is written after sample code ran,
+so the server only lets it fail the sample's own units (a sample can always fail itself).
+
+Everything after compilation runs in a process the sample controls: nothing here is trusted. The
+judge treats every answer as the sample's own return value and decodes it strictly (``wire.from_tree``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import types
+
+# bound now: the sample may rewrite ``builtins`` (see ``wire``)
+from builtins import (  # noqa: UP029
+    BaseException,
+    StopIteration,
+    exec,
+    getattr,
+    hasattr,
+    int,
+    isinstance,
+    iter,
+    len,
+    list,
+    max,
+    min,
+    next,
+    range,
+    str,
+    type,
+    zip,
+)
+
+import confine
+import wire
+
+DATA_FD, STATUS_FD = 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_KILLED = 0, 1, 3
+_MAX_DRAW = 4096  # items per iterator request
+
+
+def fresh_module(name: str) -> dict:
+    """A new module registered as ``__main__``: the namespace a program runs in."""
+    mod = types.ModuleType(name)
+    sys.modules["__main__"] = mod
+    ns = mod.__dict__
+    ns["__builtins__"] = builtins
+    return ns
+
+
+def _compile(program: str) -> types.CodeType | None:
+    """Compile and report on the status pipe; None when the program does not compile."""
+    try:
+        code = compile(program, "<solution>", "exec", dont_inherit=True, optimize=0)
+    except MemoryError:
+        os.write(STATUS_FD, b"K")
+        return None
+    except BaseException as exc:  # noqa: BLE001 - SyntaxError, ValueError (NUL), RecursionError (nesting)
+        confine.log_exc("compile", exc)  # first: the server ends this process once it reads the status
+        os.write(STATUS_FD, b"S")
+        return None
+    os.write(STATUS_FD, b"C")
+    return code
+
+
+def _exc_reply(exc: BaseException) -> list:
+    try:
+        names = [c.__name__ for c in type(exc).__mro__][:16]
+        text = str(exc)[:2000]
+    except BaseException:  # noqa: BLE001
+        names, text = ["Exception"], ""
+    return ["raise", names, text]
+
+
+class Callback:
+    """A callable of the judge (a lambda or function a test passed in): calling it asks the judge."""
+
+    __slots__ = ("_cp_server", "_cp_id")
+
+    def __init__(self, server: Server, cid: int) -> None:
+        self._cp_server, self._cp_id = server, cid
+
+    def __call__(self, *args, **kwargs):
+        return self._cp_server.callback(self._cp_id, args, kwargs)
+
+
+class Server:
+    """Answers the judge: get a global, call, read an attribute or item, iterate, convert to str/int/..."""
+
+    def __init__(self, code: types.CodeType, cpu_seconds: int, limit: int) -> None:
+        self.code, self.cpu, self.limit = code, cpu_seconds, limit
+        self.objs: dict[int, object] = {}
+        self.failed: list | None = None
+        self.ns: dict = {}
+
+    def load(self) -> None:
+        """Run the program in a fresh module (each test unit starts from one)."""
+        self.objs.clear()
+        confine.cpu_budget(self.cpu)
+        self.ns = fresh_module("solution")
+        try:
+            exec(self.code, self.ns)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends before the tests are errors
+            self.failed = ["failed", wire.KILLED if wire.classify(exc) == wire.KILLED else wire.ERROR]
+            confine.log_exc("program", exc)
+        else:
+            self.failed = None
+
+    # -- values ----------------------------------------------------------------------------------------
+    def _ref_out(self, obj: object) -> list:
+        if type(obj) is Callback:
+            return ["g", obj._cp_id]
+        hid = len(self.objs) + 1
+        self.objs[hid] = obj
+        return ["I" if hasattr(type(obj), "__next__") else "h", hid]
+
+    def _ref_in(self, tag: str, hid: int) -> object:
+        if tag == "g":
+            return Callback(self, hid)
+        if hid not in self.objs:
+            raise wire.Refused("unknown reference")
+        return self.objs[hid]
+
+    def tree(self, v: object) -> object:
+        return wire.to_tree(v, self._ref_out)
+
+    def value(self, t: object) -> object:
+        return wire.from_tree(t, self._ref_in)
+
+    # -- channel ---------------------------------------------------------------------------------------
+    def send(self, reply: list) -> None:
+        try:
+            data = wire.dumps(reply)
+        except BaseException as exc:  # noqa: BLE001 - nan keys, recursion, ...
+            data = wire.dumps(["bad", f"cannot encode the value ({type(exc).__name__})"])
+        if len(data) > self.limit:
+            data = wire.dumps(["bad", f"value of {len(data)} bytes exceeds {self.limit}"])
+        wire.send_msg(DATA_FD, data)
+
+    def recv(self) -> list:
+        return wire.loads(wire.recv_msg(DATA_FD, 1 << 30))
+
+    def callback(self, cid: int, args: tuple, kwargs: dict):
+        self.send(["cb", cid, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]])
+        while True:
+            msg = self.recv()
+            if msg[0] == "ok":
+                return self.value(msg[1])
+            if msg[0] == "raise":
+                base = getattr(builtins, str(msg[1][0]) if msg[1] else "", None)
+                if not (isinstance(base, type) and issubclass(base, Exception)):
+                    base = Exception
+                raise base(msg[2] if len(msg) > 2 else "")
+            reply = self.handle(msg)
+            if reply is not None:
+                self.send(reply)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                msg = self.recv()
+            except (EOFError, OSError):
+                os._exit(0)
+            reply = self.handle(msg)
+            if reply is not None:
+                self.send(reply)
+
+    # -- requests --------------------------------------------------------------------------------------
+    def handle(self, msg: list) -> list | None:
+        op = msg[0]
+        if op == "reset":
+            self.load()
+            return self.failed or ["loaded"]
+        if op == "hello":
+            return self.failed or ["loaded"]
+        if self.failed:
+            return self.failed
+        try:
+            return self._dispatch(op, msg)
+        except wire.Refused as exc:
+            return ["bad", str(exc)]
+        except BaseException as exc:  # noqa: BLE001 - the sample's exception is its answer
+            confine.log_exc(op, exc)
+            return _exc_reply(exc)
+
+    def _dispatch(self, op: str, msg: list) -> list:
+        if op == "get":
+            name = msg[1]
+            if type(name) is not str or name.startswith("__") or name not in self.ns:
+                return ["missing"]
+            v = self.ns[name]
+            if isinstance(v, types.ModuleType):
+                return ["module", str(getattr(v, "__name__", ""))]
+            return ["ok", self.tree(v)]
+        if op == "call":
+            fn = self.value(msg[1])
+            args = [self.value(a) for a in msg[2]]
+            kwargs = {str(k): self.value(v) for k, v in msg[3]}
+            watched = [(i, a) for i, a in enumerate(args) if type(a) in (list, dict, set)]
+            watched += [(k, a) for k, a in kwargs.items() if type(a) in (list, dict, set)]
+            before = [wire.dumps(self.tree(a)) for _, a in watched]
+            result = fn(*args, **kwargs)
+            out = self.tree(result)
+            changes = []
+            for (key, a), old in zip(watched, before, strict=True):
+                t = self.tree(a)
+                if wire.dumps(t) != old:
+                    changes.append([key, t])
+            return ["ok", out, changes]
+        if op == "attr":
+            return ["ok", self.tree(getattr(self.value(msg[1]), str(msg[2])))]
+        if op == "item":
+            return ["ok", self.tree(self.value(msg[1])[self.value(msg[2])])]
+        if op == "unary":
+            obj, what = self.value(msg[1]), msg[2]
+            fn = {
+                "bool": bool,
+                "len": len,
+                "str": str,
+                "repr": repr,
+                "int": int,
+                "float": float,
+                "index": lambda x: x.__index__(),
+                "iter": iter,
+            }[what]
+            return ["ok", self.tree(fn(obj))]
+        if op == "next":
+            it, n = self.value(msg[1]), max(1, min(int(msg[2]), _MAX_DRAW))
+            items: list = []
+            end: object = None
+            for _ in range(n):
+                try:
+                    items.append(self.tree(next(it)))
+                except StopIteration:
+                    end = "stop"
+                    break
+                except BaseException as exc:  # noqa: BLE001
+                    end = _exc_reply(exc)
+                    break
+            return ["items", items, end]
+        return ["bad", f"unknown request {op!r}"]
+
+
+def run_judged(program: str, cpu_seconds: int, limit: int) -> None:
+    """Serve a judge (never returns)."""
+    code = _compile(program)
+    if code is None:
+        os._exit(0)
+    server = Server(code, cpu_seconds, limit)
+    server.load()
+    os.write(STATUS_FD, b"R" if server.failed is None else (b"K" if server.failed[1] == wire.KILLED else b"E"))
+    os.close(STATUS_FD)
+    server.serve()
+    os._exit(0)
+
+
+def run_io(program: str, cpu_seconds: int) -> None:
+    """Run the program once as ``__main__`` on its stdin; the exit status says how it ended."""
+    code = _compile(program)
+    if code is None:
+        os._exit(0)
+    os.close(STATUS_FD)
+    confine.cpu_budget(cpu_seconds)
+    rc = EXIT_OK
+    try:
+        exec(code, fresh_module("__main__"))
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            rc = EXIT_ERROR
+            confine.log_exc("run", exc)
+    except BaseException as exc:  # noqa: BLE001
+        rc = EXIT_KILLED if wire.classify(exc) == wire.KILLED else EXIT_ERROR
+        confine.log_exc("run", exc)
+    try:
+        sys.stdout.flush()
+    except BaseException as exc:  # noqa: BLE001
+        if rc == EXIT_OK:
+            rc = EXIT_KILLED if wire.classify(exc) == wire.KILLED else EXIT_ERROR
+    os._exit(rc)
+
+
+def run_inproc(program: str, cpu_seconds: int) -> None:
+    """A test unit the judge cannot run apart from the sample (trust level ``in-process``): program, setup
+    and unit run here, and this process reports the unit's verdict itself."""
+    code = _compile(program)
+    if code is None:
+        os._exit(0)
+    os.close(STATUS_FD)
+    msg = wire.loads(wire.recv_msg(DATA_FD, 1 << 30))
+    index, setup, unit = int(msg[1]), str(msg[2]), str(msg[3])
+    confine.cpu_budget(cpu_seconds)
+    verdict = wire.PASS
+    try:
+        ns = fresh_module("solution")
+        exec(code, ns)
+        exec(compile(setup, "<setup>", "exec", dont_inherit=True), ns)
+        exec(compile(unit, f"<test {index}>", "exec", dont_inherit=True), ns)
+    except BaseException as exc:  # noqa: BLE001
+        verdict = wire.classify(exc)
+        confine.log_exc(f"test {index}", exc)
+    wire.send_ctl(DATA_FD, b"V", index, verdict)
+    os._exit(0)
