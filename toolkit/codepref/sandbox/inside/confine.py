@@ -173,7 +173,8 @@ def reap_zombies() -> list[tuple[int, int, float]]:
 
 def wait_group_gone(pgid: int, uid: int | None, reaped: list, linger: float = 2.0) -> None:
     """Kill process group ``pgid`` and wait until none of it is left (reaping as it goes; reaped
-    statuses are appended to ``reaped``); sweep ``uid`` if something outlives ``linger`` seconds."""
+    statuses are appended to ``reaped``); sweep ``uid`` if something outlives 50 ms (give up after
+    ``linger`` seconds)."""
     kill_group(pgid)
     t0 = time.monotonic()
     swept = False

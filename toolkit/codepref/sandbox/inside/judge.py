@@ -21,6 +21,7 @@ import collections
 import contextlib
 import importlib
 import os
+import random
 import sys
 
 import confine
@@ -94,13 +95,13 @@ class Remote:
     asked about itself (bool, len, str, repr, int, float, index, iter); anything that would hand it a value
     of the judge (``==``, ``<``, ``in``, arithmetic, hashing) is refused."""
 
-    __slots__ = ("_cp_id",)
+    __slots__ = ("_cp_ref_",)
 
-    def __init__(self, hid: int) -> None:
-        object.__setattr__(self, "_cp_id", hid)
+    def __init__(self, ref: list) -> None:
+        object.__setattr__(self, "_cp_ref_", ref)
 
     def _cp_ref(self) -> list:
-        return ["h", self._cp_id]
+        return self._cp_ref_
 
     def __call__(self, *args, **kwargs):
         return _CONN.call(self._cp_ref(), args, kwargs)
@@ -204,11 +205,26 @@ class Conn:
     """The judge's end of the channel to the sample's process."""
 
     def __init__(self, fd: int, limit: int) -> None:
-        self.fd, self.limit = fd, limit
+        self.chan = wire.Channel(fd, limit)
         self.callbacks: dict[int, object] = {}
         self.gone = False
         self.broken: int | None = None
         self.load_failed: int | None = None
+        self.pending = 0  # hello/reset requests sent whose answers are not read yet
+
+    def send_nowait(self, msg: list) -> None:
+        """Queue ``msg``; it leaves with the next request, and its answer (``loaded``/``failed``) is read
+        before that request's."""
+        self.chan.queue(wire.dumps(msg))
+        self.pending += 1
+
+    def settle(self) -> None:
+        """Read the answers still owed (raises as ``request`` does)."""
+        while self.pending and not (self.gone or self.broken is not None or self.load_failed is not None):
+            self.pending -= 1
+            if self._read()[0] != "loaded":
+                self.broken = wire.ERROR
+                raise _Broken
 
     # -- values ----------------------------------------------------------------------------------------
     def _ref_out(self, obj: object) -> list:
@@ -220,9 +236,9 @@ class Conn:
             return ["g", cid]
         raise TypeError(f"a {type(obj).__name__} cannot be passed to the sample (not plain data)")
 
-    def _ref_in(self, tag: str, hid: int) -> object:
-        if tag == "h":
-            return Remote(hid)
+    def _ref_in(self, tag: str, hid: int | str) -> object:
+        if tag in ("h", "n"):  # an object of the sample, or a global of the sample by name
+            return Remote([tag, hid])
         if tag == "I":
             return RemoteIterator(hid)
         if hid not in self.callbacks:
@@ -246,14 +262,15 @@ class Conn:
             raise _Broken
         if self.load_failed is not None:
             raise _LoadFailed
-        try:
-            wire.send_msg(self.fd, wire.dumps(msg))
-        except OSError:
-            self.gone = True
-            raise _SampleGone from None
+        self.chan.queue(wire.dumps(msg))
+        self.settle()
+        return self._read()
+
+    def _read(self) -> list:
+        """The next answer (serving the sample's callbacks meanwhile)."""
         while True:
             try:
-                reply = wire.loads(wire.recv_msg(self.fd, self.limit))
+                reply = wire.loads(self.chan.recv())
             except (EOFError, OSError):
                 self.gone = True
                 raise _SampleGone from None
@@ -333,44 +350,62 @@ class Conn:
             except BaseException as exc:  # noqa: BLE001 - the test's exception goes to the sample
                 reply = ["raise", [c.__name__ for c in type(exc).__mro__][:16], str(exc)[:2000]]
         try:
-            wire.send_msg(self.fd, wire.dumps(reply))
+            self.chan.send(wire.dumps(reply))
         except OSError:
             self.gone = True
             raise _SampleGone from None
 
 
 class _Globals(dict):
-    """A unit's namespace: names it does not define (and builtins do not) are looked up in the sample."""
+    """A unit's namespace: names it does not define (and builtins do not) are looked up in the sample.
 
-    __slots__ = ()
+    The setup runs once per sample in a base namespace; each unit runs in a copy of it. A sample's
+    function or class is looked up by name (valid across the per-unit reloads), so it is remembered in
+    the base too; plain values are fetched again in every unit."""
+
+    __slots__ = ("base",)
 
     def __missing__(self, name: str):
         if name in _BUILTIN_NAMES and name != _ENTRY_POINT:  # the judge's own builtins
             raise KeyError(name)
         value = _CONN.lookup(name)
         dict.__setitem__(self, name, value)
+        base = getattr(self, "base", None)
+        if base is not None and (
+            type(value) is Remote and value._cp_ref()[0] == "n" or type(value).__name__ == "module"
+        ):
+            dict.__setitem__(base, name, value)
         return value
 
 
-def _run(conn: Conn, index: int, source: str | None, setup, first: bool) -> tuple[bytes, int]:
+def _run(conn: Conn, index: int, source: str | None, setup, state: dict) -> tuple[bytes, int]:
+    """One unit: a fresh program in the sample's process (hello for the first unit, reset after), the
+    setup's namespace (run once per sample), the unit's code."""
     conn.load_failed = None
     verdict = wire.ERROR
     try:
-        reply = conn.request(["hello"] if first else ["reset"])
-        if reply[0] != "loaded":
-            raise NotPlainValue("malformed answer")
+        conn.send_nowait(["reset"] if state.get("started") else ["hello"])
+        state["started"] = True
         if setup is None or source is None:
             raise RuntimeError("no such test unit, or its setup does not compile")
         unit = compile(source, f"<test {index}>", "exec", dont_inherit=True, optimize=0)
-        ns = _Globals(__builtins__=builtins, __name__="solution")
-        exec(setup, ns)
+        base = state.get("base")
+        if base is None:
+            base = _Globals(__builtins__=builtins, __name__="solution")
+            exec(setup, base)
+            state["base"] = base
+        ns = _Globals(base)
+        ns.base = base
         exec(unit, ns)
+        conn.settle()
         verdict = wire.PASS
     except (_SampleGone, _Broken, _LoadFailed):
         pass
     except BaseException as exc:  # noqa: BLE001 - a test that raises is a failed (or erroneous) test
         verdict = wire.classify(exc)
         confine.log_exc(f"test {index}", exc)
+    with contextlib.suppress(_SampleGone, _Broken, _LoadFailed):
+        conn.settle()  # a unit that asked nothing still needs the program to have loaded
     # a test that swallowed the judge's own signals still cannot pass
     if conn.gone:
         return b"G", 0
@@ -381,29 +416,51 @@ def _run(conn: Conn, index: int, source: str | None, setup, first: bool) -> tupl
     return b"V", verdict
 
 
-def main(limit: int) -> None:
-    """Serve the server's ``go`` requests (never returns): one verdict frame per unit."""
+def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
+    """Judge one sample (its channel and tests): one verdict frame per ``go``; False when this process
+    should go (the server ended, or this sample's channel broke)."""
     global _CONN, _ENTRY_POINT
-    plan = wire.recv_obj(CTL_FD)
+    conn = _CONN = Conn(channel, limit)
     _ENTRY_POINT = str(plan.get("entry_point") or "")
-    conn = _CONN = Conn(DATA_FD, limit)
     try:
         setup = compile(plan.get("setup") or "", "<setup>", "exec", dont_inherit=True, optimize=0)
     except BaseException as exc:  # noqa: BLE001
         setup = None
         confine.log_exc("setup", exc)
     units = dict(plan["units"])
-    first = True
+    state: dict = {}
+    try:
+        while True:
+            try:
+                kind, index, _ = wire.CTL.unpack(wire.read_exact(ctl.fileno(), wire.CTL.size))
+            except (EOFError, OSError):
+                return False
+            if kind != b"U":  # done with this sample
+                return True
+            random.seed(index)  # tests that draw from the global generator see the same inputs every run
+            kind, code = _run(conn, index, units.get(index), setup, state)
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+            wire.send_ctl(ctl.fileno(), kind, index, code)
+            if kind != b"V":  # the channel is gone or broken: the server starts another sample
+                return True
+    finally:
+        with contextlib.suppress(OSError):
+            conn.chan.flush()
+        os.close(channel)
+
+
+def main(limit: int) -> None:
+    """Judge samples one after the other (never returns). The server sends each sample's plan (setup and
+    test units, with the sample's channel attached), then ``go`` frames; this process outlives samples
+    (it never runs their code) and is replaced whenever it misses a deadline."""
+    import socket
+
+    ctl = socket.socket(fileno=CTL_FD)
     while True:
         try:
-            msg = wire.recv_obj(CTL_FD)
+            plan, fds = wire.recv_obj_fds(ctl, 1)
         except (EOFError, OSError):
             os._exit(0)
-        index = int(msg["go"])
-        kind, code = _run(conn, index, units.get(index), setup, first)
-        first = False
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-        wire.send_ctl(CTL_FD, kind, index, code)
-        if kind != b"V":
+        if not fds or not _serve_plan(ctl, plan, fds[0], limit):
             os._exit(0)

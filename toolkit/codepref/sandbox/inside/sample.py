@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import random
 import sys
 import types
 
@@ -44,6 +45,7 @@ from builtins import (  # noqa: UP029
 import confine
 import wire
 
+wire.bind_builtins(random)
 DATA_FD, STATUS_FD = 3, 4
 EXIT_OK, EXIT_ERROR, EXIT_KILLED = 0, 1, 3
 _MAX_DRAW = 4096  # items per iterator request
@@ -99,7 +101,9 @@ class Server:
 
     def __init__(self, code: types.CodeType, cpu_seconds: int, limit: int) -> None:
         self.code, self.cpu, self.limit = code, cpu_seconds, limit
+        self.chan = wire.Channel(DATA_FD, 1 << 30)
         self.objs: dict[int, object] = {}
+        self.next_id = 0
         self.failed: list | None = None
         self.ns: dict = {}
 
@@ -107,6 +111,7 @@ class Server:
         """Run the program in a fresh module (each test unit starts from one)."""
         self.objs.clear()
         confine.cpu_budget(self.cpu)
+        random.seed(0)  # a sample that draws random numbers gives the same answers every run
         self.ns = fresh_module("solution")
         try:
             exec(self.code, self.ns)
@@ -120,13 +125,18 @@ class Server:
     def _ref_out(self, obj: object) -> list:
         if type(obj) is Callback:
             return ["g", obj._cp_id]
-        hid = len(self.objs) + 1
+        self.next_id += 1
+        hid = self.next_id
         self.objs[hid] = obj
         return ["I" if hasattr(type(obj), "__next__") else "h", hid]
 
-    def _ref_in(self, tag: str, hid: int) -> object:
+    def _ref_in(self, tag: str, hid: int | str) -> object:
         if tag == "g":
             return Callback(self, hid)
+        if tag == "n":
+            if hid not in self.ns:
+                raise NameError(f"name {hid!r} is not defined")
+            return self.ns[hid]
         if hid not in self.objs:
             raise wire.Refused("unknown reference")
         return self.objs[hid]
@@ -139,19 +149,23 @@ class Server:
 
     # -- channel ---------------------------------------------------------------------------------------
     def send(self, reply: list) -> None:
+        """Queue an answer; it leaves when no further request is already waiting (or before blocking)."""
         try:
             data = wire.dumps(reply)
         except BaseException as exc:  # noqa: BLE001 - nan keys, recursion, ...
             data = wire.dumps(["bad", f"cannot encode the value ({type(exc).__name__})"])
         if len(data) > self.limit:
             data = wire.dumps(["bad", f"value of {len(data)} bytes exceeds {self.limit}"])
-        wire.send_msg(DATA_FD, data)
+        self.chan.queue(data)
+        if not self.chan.ready():
+            self.chan.flush()
 
     def recv(self) -> list:
-        return wire.loads(wire.recv_msg(DATA_FD, 1 << 30))
+        return wire.loads(self.chan.recv())
 
     def callback(self, cid: int, args: tuple, kwargs: dict):
         self.send(["cb", cid, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]])
+        self.chan.flush()
         while True:
             msg = self.recv()
             if msg[0] == "ok":
@@ -201,7 +215,11 @@ class Server:
             v = self.ns[name]
             if isinstance(v, types.ModuleType):
                 return ["module", str(getattr(v, "__name__", ""))]
-            return ["ok", self.tree(v)]
+            tree = self.tree(v)
+            if type(tree) is list and tree[0] == "h":  # a function, class or object: by name, valid after reloads
+                self.objs.pop(tree[1], None)
+                tree = ["n", name]
+            return ["ok", tree]
         if op == "call":
             fn = self.value(msg[1])
             args = [self.value(a) for a in msg[2]]

@@ -57,11 +57,20 @@ class Proc:
         self.killed_by_us = False
 
 
+class Judge:
+    """A judge process, seen from here: its control socket and its stderr."""
+
+    def __init__(self, proc: Proc, ctl: socket.socket, err: int, keep: bool) -> None:
+        self.proc, self.ctl, self.err, self.keep = proc, ctl, err, keep
+
+
 class Hub:
     def __init__(self, settings: SandboxSettings, zpid: int, req_fd: int, rep: socket.socket) -> None:
         self.s = settings
         self.zpid, self.req, self.rep = zpid, req_fd, rep
         self.procs: dict[int, Proc] = {}
+        self.seccomp = False  # set from the zygote's hello: the filter really loads in children
+        self.judge: Judge | None = None  # kept across samples for ground-truth tests
         self.spawned: list[tuple[tuple, list[int]]] = []
         self.tails: list[bytes] = []
 
@@ -108,8 +117,14 @@ class Hub:
                 confine.kill_group(p.pid)
 
     def _finish(self, *procs: Proc) -> None:
-        """Kill ``procs`` and wait until the zygote reports each gone (its group reaped, its uid clean)."""
+        """Kill ``procs`` (their whole process groups). The zygote makes sure nothing of a uid is left before
+        it runs that uid again; without the seccomp filter (a sample could leave its group) wait here until
+        the zygote has reported each gone."""
         self._kill(*procs)
+        if self.seccomp:
+            for p in procs:
+                self.procs.pop(p.pid, None)
+            return
         deadline = time.monotonic() + _REPLY_TIMEOUT
         while any(p.status is None for p in procs):
             if time.monotonic() > deadline:
@@ -131,12 +146,17 @@ class Hub:
                 return KILLED
         return ERROR
 
-    def _tail(self, fd: int) -> None:
+    def _tail(self, fd: int, close: bool = True) -> None:
+        """Keep the end of a stderr memfd; one that stays open (a kept judge's) is emptied for the next
+        sample (the judge writes to it in append mode)."""
         n = self.s.tail_bytes
         with contextlib.suppress(OSError):
             size = os.fstat(fd).st_size
             self.tails.append(os.pread(fd, n, max(0, size - n)))
-        os.close(fd)
+            if not close:
+                os.ftruncate(fd, 0)
+        if close:
+            os.close(fd)
 
     # -- the program's status pipe ----------------------------------------------------------------------
     def _status(self, fd: int, proc: Proc, deadline: float, n: int) -> bytes | int:
@@ -183,7 +203,7 @@ class Hub:
             while i < n:
                 if trust[i] == IN_PROCESS and not untrusted:
                     if pair is not None:
-                        self._end_pair(pair)
+                        self._end_pair(pair, True)
                         pair = None
                     code, whole = self._inproc(job, i)
                     if whole:
@@ -193,7 +213,7 @@ class Hub:
                     continue
                 if pair is None:
                     wanted = [i] if untrusted else [k for k in range(i, n) if trust[k] != IN_PROCESS]
-                    pair, load = self._start_pair(job, wanted)
+                    pair, load = self._start_pair(job, wanted, untrusted)
                     if load is not None:
                         code, compile_time = load
                         if compile_time or not loaded:  # the program itself does not load: every unit
@@ -202,59 +222,105 @@ class Hub:
                         codes[i], i, pair = code, i + 1, None
                         continue
                     loaded = True
-                code, keep = self._unit(pair, i)
+                code, sample_ok, judge_ok = self._unit(pair, i)
                 codes[i], i = code, i + 1
-                if not keep or untrusted:
-                    self._end_pair(pair)
+                if not (sample_ok and judge_ok) or untrusted:
+                    self._end_pair(pair, judge_ok)
                     pair = None
         finally:
             if pair is not None:
-                self._end_pair(pair)
+                self._end_pair(pair, True)
         return [ERROR if c is None else c for c in codes]
 
-    def _start_pair(self, job: dict, wanted: list[int]):
-        """A sample + judge pair with the program loaded; (pair, None), or (None, (code, compile_time))."""
-        cpu_hard = self.s.cpu_seconds * (len(wanted) + 1) + 2
-        msg, fds = self._spawn({"kind": "pair", "program": job["program"], "cpu_hard": cpu_hard})
-        status_fd, ctl, out, serr, jerr = fds
-        os.close(out)
-        pair = {"s": self.procs[msg[1]], "j": self.procs[msg[2]], "ctl": ctl, "errs": [serr, jerr], "buf": b""}
-        units = job["units"]
+    # -- judges: one kept per server for ground-truth tests, a fresh one per model-written unit ----------
+    def _judge(self, untrusted: bool) -> Judge:
+        if not untrusted and self.judge is not None and self.judge.proc.status is None:
+            return self.judge
+        # a judge kept across samples runs only trusted test code and answers to the server's deadlines;
+        # one for a model-written unit gets a CPU limit like a sample's
+        cpu_hard = 2 * self.s.cpu_seconds + 2 if untrusted else float("inf")
+        msg, (ctl, err) = self._spawn({"kind": "judge", "cpu_hard": cpu_hard})
+        judge = Judge(self.procs[msg[1]], socket.socket(fileno=ctl), err, keep=not untrusted)
+        if judge.keep:
+            self.judge = judge
+        return judge
+
+    def _drop_judge(self, judge: Judge) -> None:
         try:
-            with contextlib.suppress(OSError):  # a judge that died early shows up at its first unit
-                plan = {"setup": job.get("setup") or "", "units": [(k, units[k]) for k in wanted]}
-                plan["entry_point"] = job.get("entry_point") or ""
-                wire.send_obj(ctl, plan)
+            self._finish(judge.proc)
+        finally:
+            judge.ctl.close()
+            os.close(judge.err)
+            if self.judge is judge:
+                self.judge = None
+
+    def _start_pair(self, job: dict, wanted: list[int], untrusted: bool):
+        """A sample process with the program loaded, and a judge holding its channel and the tests;
+        (pair, None), or (None, (code, compile_time)) when the program did not load."""
+        cpu_hard = self.s.cpu_seconds * (len(wanted) + 1) + 2
+        msg, (status_fd, chan, out, serr) = self._spawn(
+            {"kind": "judged", "program": job["program"], "cpu_hard": cpu_hard}
+        )
+        os.close(out)
+        pair = {"s": self.procs[msg[1]], "serr": serr, "in_plan": True}
+        units = job["units"]
+        plan = {
+            "setup": job.get("setup") or "",
+            "units": [(k, units[k]) for k in wanted],
+            "entry_point": job.get("entry_point") or "",
+        }
+        try:
+            for attempt in (0, 1):
+                pair["j"] = self._judge(untrusted)
+                try:
+                    wire.send_obj_fds(pair["j"].ctl, plan, [chan])
+                    break
+                except OSError:  # the kept judge is gone: start another
+                    self._drop_judge(pair["j"])
+                    if attempt:
+                        raise SandboxFailure("cannot start a judge") from None
+        finally:
+            os.close(chan)
+        try:
             status = self._status(status_fd, pair["s"], time.monotonic() + self.s.timeout, 2)
         finally:
             os.close(status_fd)
+        load = None
         if isinstance(status, int):
-            self._end_pair(pair)
-            return None, (status, False)
-        code = self._compile_code(status)
-        if code is not None:
-            self._end_pair(pair)
-            return None, (code, True)
-        if status[1:2] in (b"E", b"K"):  # the program raised while loading (its own report)
-            self._end_pair(pair)
-            return None, (KILLED if status[1:2] == b"K" else ERROR, False)
+            load = (status, False)
+        elif (code := self._compile_code(status)) is not None:
+            load = (code, True)
+        elif status[1:2] in (b"E", b"K"):  # the program raised while loading (its own report)
+            load = (KILLED if status[1:2] == b"K" else ERROR, False)
+        if load is not None:
+            self._end_pair(pair, True)
+            return None, load
         return pair, None
 
-    def _end_pair(self, pair: dict) -> None:
+    def _end_pair(self, pair: dict, judge_ok: bool) -> None:
+        """Kill the sample's process; keep the judge when it is in step (tell it this sample is done)."""
+        judge: Judge = pair["j"]
         try:
-            self._finish(pair["s"], pair["j"])
+            self._finish(pair["s"])
+            if judge_ok and judge.keep and judge.proc.status is None and pair["in_plan"]:
+                try:
+                    wire.send_ctl(judge.ctl.fileno(), b"D", 0, 0)
+                except OSError:
+                    judge_ok = False
         finally:
-            os.close(pair["ctl"])
-            for fd in pair["errs"]:
-                self._tail(fd)
+            self._tail(pair["serr"])
+            self._tail(judge.err, close=False)
+            if not (judge_ok and judge.keep and judge.proc.status is None):
+                self._drop_judge(judge)
 
-    def _unit(self, pair: dict, i: int) -> tuple[int, bool]:
-        """(outcome code of unit ``i``, whether the pair can go on to the next unit)."""
-        s, j, ctl = pair["s"], pair["j"], pair["ctl"]
+    def _unit(self, pair: dict, i: int) -> tuple[int, bool, bool]:
+        """(outcome code of unit ``i``, whether the sample's process and the judge can go on)."""
+        s, judge = pair["s"], pair["j"]
+        j, ctl = judge.proc, judge.ctl.fileno()
         try:
-            wire.send_obj(ctl, {"go": i})
+            wire.send_ctl(ctl, b"U", i, 0)  # run unit i
         except OSError:
-            return ERROR, False
+            return ERROR, False, False
         deadline = time.monotonic() + self.s.timeout
         buf = b""
         closed = False
@@ -271,18 +337,21 @@ class Hub:
                     kind, index, code = wire.CTL.unpack(buf)
                     buf = b""
                     if index != i or kind not in (b"V", b"B", b"G"):
-                        return ERROR, False
+                        return ERROR, False, False
+                    if kind == b"V":
+                        return (code if code in _JUDGE_CODES else ERROR), True, True
+                    pair["in_plan"] = False  # the judge left this sample and waits for the next one
                     if kind == b"G":  # the sample went away mid-unit: how it ended decides
-                        return self._await_death(s, deadline), False
-                    return (code if code in _JUDGE_CODES else ERROR), kind == b"V"
+                        return self._await_death(s, deadline), False, True
+                    return (code if code in _JUDGE_CODES else ERROR), False, True
                 continue
-            if s.status is not None:
-                return self._death(s), False
+            if s.status is not None:  # the judge may still be reading its channel: replace it too
+                return self._death(s), False, False
             if j.status is not None:
-                return ERROR, False
+                return ERROR, False, False
             if time.monotonic() >= deadline:
                 self._kill(s, j)
-                return TIMEOUT, False
+                return TIMEOUT, False, False
 
     def _await_death(self, p: Proc, deadline: float) -> int:
         while p.status is None and time.monotonic() < deadline:
@@ -430,6 +499,7 @@ def start(settings: SandboxSettings, inherited: tuple[int, ...] = ()) -> tuple[H
     if not data:
         raise SandboxFailure("the zygote did not start")
     info = marshal.loads(data)[1]
+    hub.seccomp = bool(info.get("seccomp"))
     hello.update({k: v for k, v in info.items() if k != "errors"})
     hello["errors"] += info.get("errors", [])
     return hub, hello

@@ -11,7 +11,8 @@ Standalone on purpose (standard library only): imported as a top-level module in
   strings are JSON scalars; every container is a JSON array whose first element is a tag (``l`` list,
   ``t`` tuple, ``s`` set, ``f`` frozenset, ``d`` dict, ``b`` bytes, ``c`` complex, ``i`` big int in hex,
   ``r`` range, ``K``/``V``/``T`` dict views, ``F`` Fraction, ``D`` Decimal, and references: ``h`` an object
-  of the sample, ``I`` an iterator of the sample, ``g`` a callable of the judge). The judge parses with the
+  of the sample, ``n`` a global of the sample by name, ``I`` an iterator of the sample, ``g`` a callable of
+  the judge). The judge parses with the
   C ``json`` decoder and rebuilds values with :func:`from_tree`, which accepts exactly these forms and
   builds only exact built-in types: nothing a sample wrote ever becomes an object with its own methods.
 """
@@ -53,15 +54,23 @@ from builtins import (  # noqa: UP029
 from os import read as _read
 from os import write as _write
 
-for _mod in (json, json.encoder, json.decoder):
-    for _name in ("isinstance", "id", "float", "int", "str", "repr", "len", "dict", "list", "tuple", "type"):
-        _mod.__dict__.setdefault(
-            _name, __builtins__[_name] if isinstance(__builtins__, dict) else getattr(__builtins__, _name)
-        )
-    for _name in ("ValueError", "TypeError", "iter", "sorted", "hasattr", "bytes", "bytearray", "StopIteration"):
-        _mod.__dict__.setdefault(
-            _name, __builtins__[_name] if isinstance(__builtins__, dict) else getattr(__builtins__, _name)
-        )
+_BOUND = (
+    "isinstance", "id", "float", "int", "str", "repr", "len", "dict", "list", "tuple", "type", "ValueError",
+    "TypeError", "iter", "sorted", "hasattr", "bytes", "bytearray", "StopIteration", "range",
+)  # fmt: skip
+
+
+def bind_builtins(*modules: object) -> None:
+    """Give ``modules`` their own references to the builtins they use, so that a sample rewriting
+    ``builtins`` later does not change how they work in its process."""
+    import builtins as b
+
+    for mod in modules:
+        for name in _BOUND:
+            vars(mod).setdefault(name, getattr(b, name))
+
+
+bind_builtins(json, json.encoder, json.decoder)
 
 PASS, FAIL, ERROR, TIMEOUT, SYNTAX, KILLED = range(6)  # outcome codes (public contract: ``Outcome``)
 _LIMIT_ERRNOS = (errno.EFBIG, errno.EAGAIN, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
@@ -115,12 +124,79 @@ def recv_msg(fd: int, limit: int) -> bytes:
     return read_exact(fd, n)
 
 
+class Channel:
+    """Length-prefixed messages on a descriptor, buffered both ways: ``queue`` holds a message back until
+    ``flush`` (or the next blocking ``recv``), and ``recv`` reads whatever is available, so a request
+    and the one queued before it cost one write, and their two answers one read."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd, self.limit = fd, limit
+        self.buf = bytearray()
+        self.out: list[bytes] = []
+
+    def queue(self, data: bytes) -> None:
+        self.out.append(HDR.pack(len(data)) + data)
+
+    def flush(self) -> None:
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            write_all(self.fd, data)
+
+    def send(self, data: bytes) -> None:
+        self.queue(data)
+        self.flush()
+
+    def ready(self) -> bool:
+        """A whole message is already buffered."""
+        return len(self.buf) >= HDR.size and len(self.buf) >= HDR.size + HDR.unpack_from(self.buf)[0]
+
+    def recv(self) -> bytes:
+        """The next message; ``Refused`` when it announces more than ``limit`` bytes, EOFError at the end."""
+        while True:
+            if len(self.buf) >= HDR.size:
+                (n,) = HDR.unpack_from(self.buf)
+                if n > self.limit:
+                    raise Refused(f"message of {n} bytes exceeds the {self.limit}-byte limit")
+                if len(self.buf) >= HDR.size + n:
+                    msg = bytes(self.buf[HDR.size : HDR.size + n])
+                    del self.buf[: HDR.size + n]
+                    return msg
+            self.flush()  # never wait for an answer to something not yet sent
+            chunk = _read(self.fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+
 def send_obj(fd: int, obj: object) -> None:
     send_msg(fd, marshal.dumps(obj))
 
 
 def recv_obj(fd: int, limit: int = 1 << 31) -> object:
     return marshal.loads(recv_msg(fd, limit))
+
+
+def send_obj_fds(sock, obj: object, fds: list[int]) -> None:
+    """``send_obj`` on a unix socket with descriptors attached (SCM_RIGHTS) to its first bytes."""
+    import socket
+
+    data = memoryview(HDR.pack(len(payload := marshal.dumps(obj))) + payload)
+    sent = socket.send_fds(sock, [data], fds)
+    while sent < len(data):
+        sent += sock.send(data[sent:])
+
+
+def recv_obj_fds(sock, maxfds: int = 4) -> tuple[object, list[int]]:
+    """A ``send_obj_fds`` frame: (object, descriptors)."""
+    import socket
+
+    data, fds, _, _ = socket.recv_fds(sock, HDR.size, maxfds)  # the header only: never the next frame
+    if not data:
+        raise EOFError
+    head = data + read_exact(sock.fileno(), HDR.size - len(data))
+    (n,) = HDR.unpack(head)
+    return marshal.loads(read_exact(sock.fileno(), n)), list(fds)
 
 
 def send_ctl(fd: int, kind: bytes, unit: int, code: int) -> None:
@@ -260,6 +336,8 @@ def from_tree(t: object, ref, depth: int = 0) -> object:
 
             return Decimal(t[1])
         if tag in ("h", "I", "g") and len(t) == 2 and type(t[1]) is int:
+            return ref(tag, t[1])
+        if tag == "n" and len(t) == 2 and type(t[1]) is str:
             return ref(tag, t[1])
     except Refused:
         raise

@@ -7,16 +7,17 @@ outputs go to a judge over the judge's own channel after it is forked, never thr
 
 Requests come from the server as ``marshal`` frames on a stream socket; answers and exit reports go back
 on a SEQPACKET socket, with the new processes' descriptors attached (SCM_RIGHTS):
-  * ``{"kind": "pair", "program", "cpu_hard"}`` -> ``("pair", sample_pid, judge_pid)`` +
-    [sample status pipe, judge control socket, sample stdout, sample stderr, judge stderr];
-  * ``{"kind": "io"|"inproc", "program", "cpu_hard", "stdin"}`` -> ``("sample", pid)`` +
-    [status pipe, sample channel, stdout, stderr];
+  * ``{"kind": "judge", "cpu_hard"}`` -> ``("judge", pid)`` + [control socket, stderr]; the judge gets each
+    sample's channel, and the tests, from the server over its control socket;
+  * ``{"kind": "judged"|"io"|"inproc", "program", "cpu_hard", "stdin"}`` -> ``("sample", pid)`` +
+    [status pipe, the sample's channel, stdout, stderr];
   * when a child exits: its process group is killed and reaped (its uid swept if something outlives
     that), then ``("exit", pid, wait_status, cpu_seconds)``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import os
 import select
@@ -35,6 +36,7 @@ class Zygote:
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.children: dict[int, tuple[int, int | None]] = {}  # pid -> (pidfd, uid)
         self.statuses: dict[int, tuple[int, float]] = {}
+        self.dying: dict[int, int | None] = {}  # process groups killed and not yet gone -> their uid
         me = os.getpid()
         self.dirs = {
             "sample": os.path.join(settings.tmp_root, f"s{me}"),
@@ -47,6 +49,7 @@ class Zygote:
         so a test can check the files a sample wrote); a judge starts in that directory, with a private
         one of its own as HOME/TMPDIR."""
         uid = self.s.sample_uid if role == "sample" else self.s.judge_uid
+        self.settle(uid)
         tmpdir = confine.fresh_dir(self.dirs[role], uid, 0o755 if role == "sample" else 0o700)
         cwd = tmpdir if role == "sample" else self.dirs["sample"]
         pid = os.fork()
@@ -84,7 +87,7 @@ class Zygote:
             os.lseek(inp, 0, os.SEEK_SET)
         status_r, status_w = os.pipe()
         program, cpu, limit = job["program"], self.s.cpu_seconds, self.s.max_output_bytes
-        if kind == "pair":
+        if kind == "judged":
             run = lambda: sample.run_judged(program, cpu, limit)  # noqa: E731
         elif kind == "io":
             run = lambda: sample.run_io(program, cpu)  # noqa: E731
@@ -96,51 +99,69 @@ class Zygote:
         return pid, [status_r, out, err]
 
     def spawn(self, job: dict) -> None:
-        kind = job["kind"]
-        a, b = socket.socketpair()
-        if kind == "pair":
+        if job["kind"] == "judge":
             ctl_hub, ctl_child = socket.socketpair()
             err = os.memfd_create("stderr", 0)
-            spid, (status, out, serr) = self._sample(kind, job, a.fileno())
+            fcntl.fcntl(err, fcntl.F_SETFL, os.O_APPEND)  # the server empties it after each sample
             limit = self.s.max_output_bytes
-            jfds = {0: self.devnull, 1: self.devnull, 2: err, 3: b.fileno(), 4: ctl_child.fileno()}
-            jpid = self._fork("judge", jfds, job["cpu_hard"], lambda: judge.main(limit))
-            fds = [status, ctl_hub.fileno(), out, serr, err]
-            socket.send_fds(self.rep, [marshal.dumps(("pair", spid, jpid))], fds)
-            ctl_child.close()
+            jfds = {0: self.devnull, 1: self.devnull, 2: err, 4: ctl_child.fileno()}
+            pid = self._fork("judge", jfds, job["cpu_hard"], lambda: judge.main(limit))
+            socket.send_fds(self.rep, [marshal.dumps(("judge", pid))], [ctl_hub.fileno(), err])
             ctl_hub.close()
-            for fd in (status, out, serr, err):
-                os.close(fd)
-        else:
-            spid, (status, out, serr) = self._sample(kind, job, a.fileno())
-            socket.send_fds(self.rep, [marshal.dumps(("sample", spid))], [status, b.fileno(), out, serr])
-            for fd in (status, out, serr):
-                os.close(fd)
+            ctl_child.close()
+            os.close(err)
+            return
+        a, b = socket.socketpair()
+        pid, (status, out, err) = self._sample(job["kind"], job, a.fileno())
+        socket.send_fds(self.rep, [marshal.dumps(("sample", pid))], [status, b.fileno(), out, err])
+        for fd in (status, out, err):
+            os.close(fd)
         a.close()
         b.close()
 
     def collect(self, ready: list[int]) -> None:
-        """Report every tracked child that exited, once nothing of its process group is left."""
+        """Report every tracked child that exited, at once; its process group is killed and left to die
+        (``settle`` makes sure it is gone before its uid runs anything again)."""
+        self._reap()
         for pid, (pidfd, uid) in list(self.children.items()):
             if pidfd not in ready and pid not in self.statuses:
                 continue
-            reaped: list = []
-            confine.wait_group_gone(pid, uid, reaped)
-            for rpid, status, cpu in reaped:
-                self.statuses[rpid] = (status, cpu)
-            if pid not in self.statuses:  # still running after the group kill: wait for it
-                _, status, ru = os.wait4(pid, 0)
+            if pid not in self.statuses:
+                _, status, ru = os.wait4(pid, 0)  # exited: does not block
                 self.statuses[pid] = (status, ru.ru_utime + ru.ru_stime)
+            confine.kill_group(pid)  # whatever it started dies with it
+            self.dying[pid] = uid
             status, cpu = self.statuses.pop(pid)
             os.close(pidfd)
             del self.children[pid]
             self.rep.send(marshal.dumps(("exit", pid, status, cpu)))
-        self.statuses = {p: v for p, v in self.statuses.items() if p in self.children}
+
+    def _reap(self) -> None:
+        for pid, status, cpu in confine.reap_zombies():
+            if pid in self.children:
+                self.statuses[pid] = (status, cpu)
+        for pgid in [g for g in self.dying if not confine.group_alive(g)]:
+            del self.dying[pgid]
+
+    def settle(self, uid: int | None) -> None:
+        """Before ``uid`` runs a new process: nothing of an earlier process of that uid is left. With the
+        seccomp filter a sample cannot leave its process group, so the group is all there is; without
+        it, the uid is swept too."""
+        self._reap()
+        for pgid, owner in list(self.dying.items()):
+            if owner == uid:
+                confine.wait_group_gone(pgid, uid if self.filter is None else None, [])
+                self.dying.pop(pgid, None)
+        if self.filter is None and uid is not None:
+            confine.sweep_uid(uid)
+        self._reap()
 
     def serve(self) -> None:
         while True:
             pidfds = [fd for fd, _ in self.children.values()]
-            ready = select.select([self.req, *pidfds], [], [])[0]
+            ready = select.select([self.req, *pidfds], [], [], 0.05 if self.dying else None)[0]
+            if self.dying:
+                self._reap()
             if any(fd != self.req for fd in ready):
                 self.collect(ready)
             if self.req in ready:
