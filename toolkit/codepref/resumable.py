@@ -33,6 +33,22 @@ def _shard_key(ds: Dataset, fingerprint: str, shard_size: int) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _bounds(n: int, shard_size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
+
+
+def pending_shards(
+    ds: Dataset, *, fingerprint: str, work_dir: str | os.PathLike | None = None, shard_size: int = 16
+) -> list[tuple[int, int]]:
+    """The row ranges :func:`map_in_shards` will compute (those not saved by an earlier run), in order."""
+    root = Path(work_dir) / _shard_key(ds, fingerprint, shard_size) if work_dir is not None else None
+    return [
+        (a, b)
+        for i, (a, b) in enumerate(_bounds(len(ds), shard_size))
+        if root is None or not (root / f"shard-{i:05d}").is_dir()
+    ]
+
+
 def map_in_shards(
     ds: Dataset,
     fn: BatchFn,
@@ -52,7 +68,7 @@ def map_in_shards(
     if shard_size < 1 or batch_size < 1:
         raise ValueError("shard_size and batch_size must be >= 1")
     n = len(ds)
-    bounds = [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
+    bounds = _bounds(n, shard_size)
     root: Path | None = None
     key = _shard_key(ds, fingerprint, shard_size)
     if work_dir is not None:

@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..sandbox import host
 from .config import ExecutionConfig, Isolation, Outcome, SampleResult
@@ -292,6 +292,16 @@ class WorkerPool:
             "expected": list(outputs),
             "tol": None if tol is None else float(tol),
         }
+
+    @property
+    def n_slots(self) -> int:
+        return len(self._slots)
+
+    def submit_jobs(self, jobs: Sequence[dict]) -> list[Future]:
+        """Start jobs without waiting: one future per job (a :class:`SampleResult` each)."""
+        if self._closed:
+            raise RuntimeError("WorkerPool is closed")
+        return [self._executor.submit(self._run_one, job) for job in jobs]
 
     def map_jobs(self, jobs: Sequence[dict]) -> list[SampleResult]:
         """Jobs built with :meth:`assert_job` / :meth:`io_job`, in parallel across slots; results in order."""

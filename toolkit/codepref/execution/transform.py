@@ -25,7 +25,7 @@ from datasets import Dataset, List, Value
 from ..config import config_fingerprint, config_to_dict
 from ..errors import ConfigError, DataError
 from ..provenance import get_provenance, with_provenance
-from ..resumable import map_in_shards
+from ..resumable import map_in_shards, pending_shards
 from .config import ExecutionConfig, Outcome
 from .pool import WorkerPool
 from .trust import JUDGED, trust_levels
@@ -89,10 +89,8 @@ def _check(row: dict, index: int) -> None:
         raise DataError("must be a list of test units", task_id=tid, field="tests", row=index)
 
 
-def _execute_rows(
-    rows: list[dict], pool: WorkerPool, cfg: ExecuteConfig, want_gt: bool, want_gen: bool
-) -> dict[str, list]:
-    """The new columns for already-checked ``rows``, executed on ``pool`` (shared by both backends)."""
+def _plan(rows: list[dict], cfg: ExecuteConfig, want_gt: bool, want_gen: bool) -> tuple[list, list, list]:
+    """(jobs, plan, trust levels) for already-checked ``rows``: one job per sample and matrix."""
     jobs: list[dict] = []
     plan: list[tuple[str, int, int, int]] = []  # (kind, row, first job, count) per matrix
     trust = [
@@ -106,31 +104,90 @@ def _execute_rows(
         io = row.get("io_tests")
         if want_gt and io and io.get("input") and not row["tests"]:
             plan.append(("io", r, len(jobs), len(samples)))
-            jobs += [pool.io_job(s, io["input"], io["output"], cfg.float_tolerance) for s in samples]
+            jobs += [WorkerPool.io_job(s, io["input"], io["output"], cfg.float_tolerance) for s in samples]
         elif want_gt:
             plan.append(("gt", r, len(jobs), len(samples)))
-            jobs += [pool.assert_job(s, row["tests"], setup, entry_point=entry, trust=trust[r]) for s in samples]
+            jobs += [WorkerPool.assert_job(s, row["tests"], setup, entry_point=entry, trust=trust[r]) for s in samples]
         if want_gen:
             plan.append(("gen", r, len(jobs), len(samples)))
             gen = row.get("gen_tests") or []
-            jobs += [pool.assert_job(s, gen, setup, untrusted=True, entry_point=entry) for s in samples]
-    results = pool.map_jobs(jobs)
+            jobs += [WorkerPool.assert_job(s, gen, setup, untrusted=True, entry_point=entry) for s in samples]
+    return jobs, plan, trust
+
+
+def _assemble(n_rows: int, plan: list, trust: list, results: list, want_gt: bool, want_gen: bool) -> dict:
+    """The new columns from the results of :func:`_plan`'s jobs."""
     out: dict[str, list] = {}
     if want_gt:
-        out.update(exec_matrix=[[] for _ in rows], passed=[[] for _ in rows], exec_stderr=[[] for _ in rows])
-        out["test_trust"] = trust
+        out.update(exec_matrix=[[] for _ in range(n_rows)], passed=[[] for _ in range(n_rows)])
+        out.update(exec_stderr=[[] for _ in range(n_rows)], test_trust=trust)
     if want_gen:
-        out["gen_exec_matrix"] = [[] for _ in rows]
+        out["gen_exec_matrix"] = [[] for _ in range(n_rows)]
     for kind, r, start, count in plan:
-        matrix = [list(res.codes) for res in results[start : start + count]]
+        done = results[start : start + count]
+        matrix = [list(res.codes) for res in done]
         if kind == "gen":
             out["gen_exec_matrix"][r] = matrix
             continue
-        done = results[start : start + count]
         out["exec_matrix"][r] = matrix
         out["passed"][r] = [res.passed for res in done]
         out["exec_stderr"][r] = ["" if res.passed else res.stderr_tail for res in done]
     return out
+
+
+def _execute_rows(
+    rows: list[dict], pool: WorkerPool, cfg: ExecuteConfig, want_gt: bool, want_gen: bool
+) -> dict[str, list]:
+    """The new columns for already-checked ``rows``, executed on ``pool`` (shared by both backends)."""
+    jobs, plan, trust = _plan(rows, cfg, want_gt, want_gen)
+    return _assemble(len(rows), plan, trust, pool.map_jobs(jobs), want_gt, want_gen)
+
+
+def _rows(batch: dict[str, list]) -> list[dict]:
+    rows = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["task_id"]))]
+    for i, row in enumerate(rows):
+        _check(row, i)
+    return rows
+
+
+class _LookAhead:
+    """Keeps the pool busy across shard boundaries: while a shard finishes (its slowest sample holding
+    it), the next pending shard's jobs are already running. Only work not yet saved is ever redone."""
+
+    MAX_AHEAD = 8  # shards
+    QUEUED_PER_SLOT = 16  # jobs waiting per slot before looking further ahead
+
+    def __init__(self, ds: Dataset, bounds: list[tuple[int, int]], pool: WorkerPool, cfg, want_gt, want_gen):
+        self.ds, self.bounds, self.pool = ds, list(bounds), pool
+        self.args = (cfg, want_gt, want_gen)
+        self.started: dict[tuple, tuple] = {}
+
+    @staticmethod
+    def _key(rows: list[dict]) -> tuple:
+        return tuple((r["task_id"], len(r["samples"]), hash(tuple(r["samples"]))) for r in rows)
+
+    def _start(self, rows: list[dict]) -> tuple:
+        jobs, plan, trust = _plan(rows, *self.args)
+        return plan, trust, self.pool.submit_jobs(jobs)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        rows = _rows(batch)
+        key = self._key(rows)
+        plan, trust, futures = self.started.pop(key, None) or self._start(rows)
+        if self.bounds:
+            self.bounds.pop(0)  # this shard (map_in_shards computes the pending shards in order)
+        # later pending shards start now, behind this one's jobs, until enough work is queued to cover
+        # this shard's slowest sample (at most a few shards ahead)
+        for a, b in self.bounds[: self.MAX_AHEAD]:
+            queued = sum(not f.done() for _, _, fs in self.started.values() for f in fs)
+            if queued >= self.QUEUED_PER_SLOT * self.pool.n_slots:
+                break
+            nxt = _rows(self.ds.select(range(a, b)).to_dict())
+            key = self._key(nxt)
+            if key not in self.started:
+                self.started[key] = self._start(nxt)
+        results = [f.result() for f in futures]
+        return _assemble(len(rows), plan, trust, results, *self.args[1:])
 
 
 def execute(
@@ -167,17 +224,17 @@ def execute(
     try:
         isolation = pool.isolation.as_dict()
 
-        def fn(batch: dict[str, list]) -> dict[str, list]:
-            rows = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["task_id"]))]
-            for i, row in enumerate(rows):
-                _check(row, i)
-            if ray:
-                return pool.run_rows(rows, want_gt, want_gen)
-            return _execute_rows(rows, pool, cfg, want_gt, want_gen)
-
         # the backend does not change any verdict: shards are shared between backends (resume either way)
         same_results = {k: v for k, v in config_to_dict(cfg).items() if k not in ("backend", "ray_address")}
         fingerprint = config_fingerprint(same_results, {"isolation": isolation, "v": 2})
+        if ray:
+
+            def fn(batch: dict[str, list]) -> dict[str, list]:
+                return pool.run_rows(_rows(batch), want_gt, want_gen)
+
+        else:
+            pending = pending_shards(ds, fingerprint=fingerprint, work_dir=work_dir, shard_size=cfg.shard_size)
+            fn = _LookAhead(ds, pending, pool, cfg, want_gt, want_gen)
         result = map_in_shards(
             ds,
             fn,

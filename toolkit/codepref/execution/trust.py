@@ -4,8 +4,8 @@ Two-party judging runs a test in a judge process and calls into the sample's pro
 values: functions and classes of the sample are called there, its objects stay there (attributes, items,
 ``str``/``len``/``bool`` and iteration are asked for), and the test's own callables can be called back.
 What cannot work that way is a test that needs the sample's *types* in the judge: ``isinstance(x, C)``,
-``except C``, ``pytest.raises(C)``, comparing with a class, or comparing with a freshly built instance of a
-class the problem's reference solution defines (``f() == Point(1, 2)``). Such a unit runs with the program
+``except C``, ``pytest.raises(C)`` with a name the sample defines, or a comparison with a class the
+problem's reference solution defines or with a freshly built instance of one (``f() == Point(1, 2)``). Such a unit runs with the program
 in one fresh process, which reports its verdict itself: trust level ``in-process`` (recorded per test in
 ``test_trust``).
 
@@ -70,17 +70,27 @@ def _needs_types(tree: ast.AST, sample: set[str], classes: frozenset[str]) -> bo
             return True
         elif isinstance(node, ast.Compare):
             for side in (node.left, *node.comparators):
-                if isinstance(side, ast.Name) and side.id in sample:
+                if isinstance(side, ast.Name) and side.id in classes:
                     return True
                 if isinstance(side, ast.Call) and isinstance(side.func, ast.Name) and side.func.id in classes:
                     return True
     return False
 
 
+_TRIGGERS = ("isinstance", "issubclass", "except", "raises", "Raises")
+
+
+def _could_need_types(text: str, classes: frozenset[str]) -> bool:
+    """Cheap pre-check on the source text: without any of these words no rule below can apply."""
+    return any(t in text for t in _TRIGGERS) or any(c in text for c in classes)
+
+
 @lru_cache(maxsize=4096)
 def trust_level(unit: str, setup: str = "", classes: frozenset[str] = frozenset()) -> str:
     """``judged`` or ``in-process`` for one test unit (static: from the unit's and the setup's code, and the
     names of the classes the problem's reference solution defines)."""
+    if not _could_need_types(unit, classes) and not _could_need_types(setup or "", classes):
+        return JUDGED
     try:
         unit_tree, setup_tree = ast.parse(unit), ast.parse(setup or "")
     except (SyntaxError, ValueError):
@@ -96,5 +106,5 @@ def trust_level(unit: str, setup: str = "", classes: frozenset[str] = frozenset(
 
 def trust_levels(tests: Sequence[str], setup: str = "", reference: str | None = None) -> list[str]:
     """:func:`trust_level` of every unit of a problem (``reference``: its reference solution, if any)."""
-    classes = reference_classes(reference)
+    classes = reference_classes(reference) if reference and "class" in reference else frozenset()
     return [trust_level(t, setup or "", classes) for t in tests]

@@ -13,11 +13,9 @@ import fcntl
 import io
 import os
 import resource
-import shutil
 import signal
 import sys
 import time
-import traceback
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -117,6 +115,8 @@ def fresh_dir(path: str, uid: int | None, mode: int = 0o700) -> str:
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
             if os.listdir(path):
+                import shutil  # only when a process left files (it costs the forking process ~1 MiB)
+
                 shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
@@ -190,14 +190,38 @@ def wait_group_gone(pgid: int, uid: int | None, reaped: list, linger: float = 2.
         time.sleep(0.0005)
 
 
+def format_exc(exc: BaseException, limit: int = 3) -> str:
+    """The last ``limit`` frames of ``exc`` outside this directory, and the exception, in the usual form.
+    Written here rather than with ``traceback`` (which would cost every forked process ~0.5 MiB)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if os.path.dirname(code.co_filename) != here:
+            frames.append(f'  File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}\n')
+        tb = tb.tb_next
+    lines = ["Traceback (most recent call last):\n", *frames[-limit:]] if frames else []
+    if isinstance(exc, SyntaxError):
+        lines.append(f'  File "{exc.filename}", line {exc.lineno}\n')
+        if exc.text:
+            lines.append(f"    {exc.text.rstrip()}\n")
+        lines.append(f"SyntaxError: {exc.msg}\n")
+        return "".join(lines)
+    try:
+        msg = str(exc)
+    except BaseException:  # noqa: BLE001 - user objects may misbehave while formatting
+        msg = ""
+    name = type(exc).__name__
+    lines.append(f"{name}: {msg}\n" if msg else f"{name}\n")
+    return "".join(lines)
+
+
 def log_exc(label: str, exc: BaseException) -> None:
     """The last frames of ``exc`` on stderr (the tail the server keeps for debugging)."""
     try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.dirname(f.filename) != here]
-        text = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames[-3:])])
-        text += "".join(traceback.format_exception_only(type(exc), exc))
-    except BaseException:  # noqa: BLE001 - user objects may misbehave while formatting
+        text = format_exc(exc)
+    except BaseException:  # noqa: BLE001
         text = f"{type(exc).__name__}\n"
     try:
         sys.stderr.write(f"[{label}] {text}")

@@ -378,6 +378,19 @@ class _Globals(dict):
         return value
 
 
+_CODE_CACHE: dict[tuple[str, str], object] = {}  # the kept judge sees the same tests for consecutive samples
+
+
+def _compiled(source: str, name: str):
+    key = (source, name)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        if len(_CODE_CACHE) > 512:
+            _CODE_CACHE.clear()
+        code = _CODE_CACHE[key] = compile(source, name, "exec", dont_inherit=True, optimize=0)
+    return code
+
+
 def _run(conn: Conn, index: int, source: str | None, setup, state: dict) -> tuple[bytes, int]:
     """One unit: a fresh program in the sample's process (hello for the first unit, reset after), the
     setup's namespace (run once per sample), the unit's code."""
@@ -388,7 +401,7 @@ def _run(conn: Conn, index: int, source: str | None, setup, state: dict) -> tupl
         state["started"] = True
         if setup is None or source is None:
             raise RuntimeError("no such test unit, or its setup does not compile")
-        unit = compile(source, f"<test {index}>", "exec", dont_inherit=True, optimize=0)
+        unit = _compiled(source, f"<test {index}>")
         base = state.get("base")
         if base is None:
             base = _Globals(__builtins__=builtins, __name__="solution")
@@ -423,7 +436,7 @@ def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
     conn = _CONN = Conn(channel, limit)
     _ENTRY_POINT = str(plan.get("entry_point") or "")
     try:
-        setup = compile(plan.get("setup") or "", "<setup>", "exec", dont_inherit=True, optimize=0)
+        setup = _compiled(plan.get("setup") or "", "<setup>")
     except BaseException as exc:  # noqa: BLE001
         setup = None
         confine.log_exc("setup", exc)

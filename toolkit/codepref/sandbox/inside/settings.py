@@ -8,12 +8,12 @@ on the server's command line.
 from __future__ import annotations
 
 import marshal
-from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SandboxSettings:
-    """Limits and isolation of every process a sandbox server starts (per slot)."""
+class SandboxSettings(NamedTuple):
+    """Limits and isolation of every process a sandbox server starts (per slot). A ``NamedTuple`` rather
+    than a dataclass: ``dataclasses`` would cost every process the sandbox forks ~2 MiB of imports."""
 
     tmp_root: str  # where the per-process working directories live ("/tmp" inside bubblewrap)
     sample_uid: int | None = None  # unprivileged uid of sample processes (None: no setuid layer)
@@ -28,11 +28,12 @@ class SandboxSettings:
     max_processes: int = 64
     tail_bytes: int = 2048  # stderr kept per process
     preimport: tuple[str, ...] = ()  # standard modules imported once before forking (children get them free)
-    extra: dict = field(default_factory=dict)  # launcher-specific values (e.g. the timing stage's)
+    extra: dict = {}  # launcher-specific values (e.g. the timing stage's); never mutated
 
     def encode(self) -> str:
-        d = asdict(self)
+        d = self._asdict()
         d["preimport"] = list(self.preimport)
+        d["extra"] = dict(self.extra)
         return marshal.dumps(d).hex()
 
     @classmethod
