@@ -5,9 +5,9 @@ values: functions and classes of the sample are called there, its objects stay t
 ``str``/``len``/``bool`` and iteration are asked for), and the test's own callables can be called back.
 What cannot work that way is a test that needs the sample's *types* in the judge: ``isinstance(x, C)``,
 ``except C``, ``pytest.raises(C)`` with a name the sample defines, or a comparison with a class the
-problem's reference solution defines or with a freshly built instance of one (``f() == Point(1, 2)``). Such a unit runs with the program
-in one fresh process, which reports its verdict itself: trust level ``in-process`` (recorded per test in
-``test_trust``).
+problem's reference solution defines or with a freshly built instance of one (``f() == Point(1, 2)``).
+Such a unit runs with the program in one fresh process, which reports its verdict itself: trust level
+``in-process`` (recorded per test in ``test_trust``).
 
 The level is decided from the test's code, the problem's setup and its reference solution only, never
 from a sample, so a sample cannot move its own tests into its process. Model-written tests
