@@ -18,6 +18,18 @@ def test_problems_then_show(tmp_path, capsys):
     assert "humaneval/22" in capsys.readouterr().out
 
 
+def test_show_counts_test_trust_levels(tmp_path, capsys):
+    rows = [
+        {"task_id": "t/1", "tests": ["assert f() == 1", "assert isinstance(f(), P)"], "samples": ["x"],
+         "passed": [False], "test_trust": ["judged", "in-process"]},
+    ]  # fmt: skip
+    path = tmp_path / "d.jsonl"
+    write_dataset(Dataset.from_list(rows), path)
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "test trust" in out and "1 judged" in out and "1 in-process" in out
+
+
 def test_config_file_and_flags_share_one_definition(tmp_path):
     cfg = tmp_path / "problems.yaml"
     cfg.write_text("source: humaneval\nlimit: 3\n")

@@ -104,6 +104,9 @@ def test_statistics():
     assert stats["pairs"] == 3 and stats["pairs_by_kind"] == {"pvf": 2, "qvs": 1}
     kto = Dataset.from_dict({"prompt": ["p"] * 3, "completion": ["c"] * 3, "label": [True, False, True]})
     assert config_statistics(DatasetDict({"train": kto}))["desirable"] == 2
+    trusted = Dataset.from_dict({"task_id": ["a", "b"], "test_trust": [["judged", "in-process"], ["judged"]]})
+    stats = config_statistics(DatasetDict({"train": trusted}))
+    assert stats["tests_judged"] == 2 and stats["tests_in_process"] == 1
     sliced = candidates().select([1])  # an indices mapping must not leak rows
     assert config_statistics(DatasetDict({"train": sliced.flatten_indices()}))["samples"] == 1
 

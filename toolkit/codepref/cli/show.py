@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from collections.abc import Sequence
 
 from datasets import Dataset
@@ -65,6 +66,13 @@ def _totals(ds: Dataset) -> Table:
         solved = sum(any(row) for row in ds["passed"])
         t.add_row("passing samples", f"{sum(passed)}/{len(passed)} ({sum(passed) / max(1, len(passed)):.1%})")
         t.add_row("problems solved", f"{solved}/{len(ds)}")
+    if "test_trust" in cols:
+        levels = Counter(level for row in ds["test_trust"] for level in row)
+        t.add_row(
+            "test trust",
+            f"{levels.get('judged', 0)} judged outside the sample's process, "
+            f"{levels.get('in-process', 0)} in-process",
+        )
     return t
 
 

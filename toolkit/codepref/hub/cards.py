@@ -220,6 +220,8 @@ def _statistics_md(stats: dict[str, Any]) -> str:
         ("passed", "passing samples"),
         ("pass_rate", "pass rate"),
         ("problems_solved", "problems with ≥1 passing sample"),
+        ("tests_judged", "tests judged outside the sample's process"),
+        ("tests_in_process", "tests run inside the sample's process (trust level `in-process`)"),
         ("pairs", "pairs"),
         ("desirable", "desirable (label true)"),
         ("undesirable", "undesirable (label false)"),

@@ -50,6 +50,10 @@ def config_statistics(dd: DatasetDict) -> dict[str, Any]:
         kind = _column(dd, "kind")
         if kind is not None:
             stats["pairs_by_kind"] = {str(k): int(v) for k, v in Counter(kind.to_pylist()).items()}
+    trust = _column(dd, "test_trust")
+    if trust is not None and pa.types.is_list(trust.type):
+        counts = Counter(_flatten(trust).to_pylist())
+        stats.update(tests_judged=int(counts.get("judged", 0)), tests_in_process=int(counts.get("in-process", 0)))
     label = _column(dd, "label")
     if label is not None and pa.types.is_boolean(label.type):
         yes = int(pc.sum(label).as_py() or 0)
