@@ -250,7 +250,8 @@ _TRANSFORMS = {
         ("..execution", "execute"),
     ),
     "time": (
-        "Measure runtimes of passing samples in the sandbox: count (callgrind), code-optimise, interleaved.",
+        "Measure runtimes of passing samples in the sandbox: count (exact instruction counts), code-optimise, "
+        "interleaved.",
         ("..timing", "TimingConfig"),
         ("..timing", "time_samples"),
     ),

@@ -70,8 +70,7 @@ def _totals(ds: Dataset) -> Table:
         levels = Counter(level for row in ds["test_trust"] for level in row)
         t.add_row(
             "test trust",
-            f"{levels.get('judged', 0)} judged outside the sample's process, "
-            f"{levels.get('in-process', 0)} in-process",
+            f"{levels.get('judged', 0)} judged outside the sample's process, {levels.get('in-process', 0)} in-process",
         )
     return t
 

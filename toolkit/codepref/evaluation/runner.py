@@ -54,7 +54,8 @@ class EvalConfig:
     timing: str | None = field(
         default=None,
         metadata={
-            "help": "Time passing samples with this timing mode (e.g. callgrind, code-optimise); default: no timing"
+            "help": "Time passing samples with this timing mode (count, code-optimise or interleaved); "
+            "default: no timing"
         },
     )
     n_submit: int = field(default=10, metadata={"help": "n of n@k (CodeContests-style public-test filtering)"})

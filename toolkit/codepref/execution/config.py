@@ -81,6 +81,17 @@ class SampleResult:
 
 
 @dataclass(frozen=True)
+class TimedResult:
+    """The runs of a timed job: one dict per run (``ok``: every answer checked correct; ``cpu_ns``: the sample
+    process's CPU time, read by the server; ``ir``: its instruction count when counted; ``error``: why the run
+    is not a measurement), and a stderr tail."""
+
+    runs: list
+    stderr_tail: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Isolation:
     """Which sandbox layers a pool actually runs with (recorded in dataset cards)."""
 

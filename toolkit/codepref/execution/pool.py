@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..sandbox import host
-from .config import ExecutionConfig, Isolation, Outcome, SampleResult
+from .config import ExecutionConfig, Isolation, Outcome, SampleResult, TimedResult
 from .trust import trust_levels
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,10 @@ class WorkerPool:
     Use as a context manager. ``isolation`` tells which sandbox layers are really active.
     """
 
-    def __init__(self, config: ExecutionConfig | None = None) -> None:
+    def __init__(self, config: ExecutionConfig | None = None, *, counting: bool = False) -> None:
+        """``counting=True``: the servers can also count instructions (valgrind; the timing stage)."""
         self.config = config or ExecutionConfig()
+        self.counting = counting
         self._tmp_host: str | None = None
         self._slots: list[_Slot] = []
         self._free: queue.Queue[_Slot] = queue.Queue()
@@ -135,7 +137,7 @@ class WorkerPool:
     # -- start-up ----------------------------------------------------------------------------------
     def _argv(self, index: int, bwrap: str | None) -> list[str]:
         cfg, mode = self.config, self.config.isolation
-        sample_uid, judge_uid = host.slot_uids(index) if mode != "none" else (None, None)
+        sample_uid, judge_uid, untrusted_uid = host.slot_uids(index) if mode != "none" else (None, None, None)
         if bwrap:
             tmp_root, unshare = "/tmp", False
         else:
@@ -147,6 +149,7 @@ class WorkerPool:
             tmp_root=tmp_root,
             sample_uid=sample_uid,
             judge_uid=judge_uid,
+            untrusted_uid=untrusted_uid,
             seccomp=mode != "none",
             unshare_net=unshare,
             timeout=float(cfg.timeout),
@@ -157,9 +160,28 @@ class WorkerPool:
             max_processes=int(cfg.max_processes),
             tail_bytes=int(cfg.stderr_tail_bytes),
             preimport=host.PREIMPORT,
+            extra=self._extra(tmp_root, index),
         )
-        prefix = host.bwrap_argv(bwrap, tmp_size=512 * 1024 * 1024) if bwrap else []
+        jail = settings.extra.get("jail_dir")
+        extra = (jail,) if jail else ()
+        prefix = host.bwrap_argv(bwrap, tmp_size=512 * 1024 * 1024, extra=extra) if bwrap else []
         return prefix + host.server_argv(settings)
+
+    def _extra(self, tmp_root: str, index: int) -> dict:
+        extra: dict = {}
+        jail = host.build_jail()
+        if jail:
+            extra["jail_dir"] = jail
+        if self.counting:
+            if not jail or not host.find_valgrind():
+                raise SandboxError("counting instructions needs valgrind and a C compiler (Debian: valgrind, gcc)")
+            extra.update(
+                valgrind=host.find_valgrind(),
+                valgrind_args=list(host.VALGRIND_ARGS),
+                # inside bubblewrap /tmp is the server's own: a fixed path (no pid in what a counted run sees)
+                count_dir=os.path.join(tmp_root, "counts" if tmp_root == "/tmp" else f"counts-{os.getpid()}-{index}"),
+            )
+        return extra
 
     def _launch(self, bwrap: str | None) -> list[dict]:
         slots = [_Slot(self._argv(i, bwrap), i) for i in range(self.config.n_slots)]
@@ -218,12 +240,17 @@ class WorkerPool:
         return iso
 
     # -- running -----------------------------------------------------------------------------------
-    def _job_timeout(self, n_units: int) -> float:
-        return (n_units + 1) * (self.config.timeout + 1.0) * 2 + 30
+    def _job_timeout(self, job: dict) -> float:
+        if job["mode"] in ("time", "interleave"):
+            runs = job.get("runs", 1) if job["mode"] == "time" else (job["rounds"] + job.get("warmup", 0))
+            cands = job.get("candidates") or [job]
+            per_run = sum((len(c.get("units") or c.get("inputs") or []) + 2) for c in cands)
+            return runs * per_run * (float(job.get("unit_seconds") or self.config.timeout) + 1.0) * 2 + 180
+        return (len(job["units"]) + 1) * (self.config.timeout + 1.0) * 2 + 30
 
-    def _run_one(self, job: dict) -> SampleResult:
-        n = len(job["units"])
-        if n == 0:
+    def _run_one(self, job: dict) -> SampleResult | TimedResult:
+        n = len(job["units"]) if "units" in job else 1
+        if n == 0 and job["mode"] != "time":
             return SampleResult([], "")
         if self._closed:
             raise RuntimeError("WorkerPool is closed")
@@ -231,7 +258,7 @@ class WorkerPool:
         try:
             for attempt in (1, 2):
                 try:
-                    reply = slot.call(job, self._job_timeout(n))
+                    reply = slot.call(job, self._job_timeout(job))
                     break
                 except SandboxError as exc:
                     logger.warning("fork server %d failed (%s); restarting it", slot.index, exc)
@@ -239,6 +266,8 @@ class WorkerPool:
                     slot.start()
                     slot.await_hello()
                     if attempt == 2:
+                        if job["mode"] in ("time", "interleave"):
+                            return TimedResult([], f"sandbox failure: {exc}", error=str(exc))
                         return SampleResult([int(Outcome.ERROR)] * n, f"sandbox failure: {exc}")
         finally:
             self._free.put(slot)
@@ -249,8 +278,13 @@ class WorkerPool:
                     slot.stop()
                     slot.start()
                     slot.await_hello()
+            if job["mode"] in ("time", "interleave"):
+                return TimedResult([], f"sandbox error: {reply['error']}", error=str(reply["error"]))
             return SampleResult([int(Outcome.ERROR)] * n, f"sandbox error: {reply['error']}")
-        return SampleResult(list(reply["codes"]), reply["stderr"].decode("utf-8", "replace"))
+        tail = reply["stderr"].decode("utf-8", "replace")
+        if job["mode"] in ("time", "interleave"):
+            return TimedResult(list(reply["runs"]), tail)
+        return SampleResult(list(reply["codes"]), tail)
 
     def _map(self, jobs: list[dict]) -> list[SampleResult]:
         if len(jobs) == 1:
@@ -280,6 +314,47 @@ class WorkerPool:
             "entry_point": entry_point or "",
             "trust": None if untrusted else list(trust or trust_levels(tests, setup or "")),
         }
+
+    @staticmethod
+    def timed_job(
+        program: str,
+        units: Sequence[str] = (),
+        setup: str = "",
+        *,
+        entry_point: str | None = None,
+        inputs: Sequence[str] | None = None,
+        expected: Sequence[str] | None = None,
+        tol: float | None = None,
+        runs: int = 1,
+        counted: bool = False,
+        unit_seconds: float | None = None,
+        untrusted: bool = False,
+    ) -> dict:
+        """``runs`` timed runs of ``program`` (the timing stage): each a fresh sample process that loads the
+        program once and answers every unit (or one process per stdin input), every answer checked; its CPU
+        time (and, ``counted``, its instruction count) measured by the server. ``unit_seconds``: wall seconds
+        per unit (default the pool's timeout; counted runs are ~50x slower). ``untrusted``: model-written
+        tests (a judge of their own, as in ``assert_job``)."""
+        job = {
+            "mode": "time",
+            "program": program,
+            "units": list(units),
+            "setup": setup or "",
+            "entry_point": entry_point or "",
+            "runs": int(runs),
+            "counted": bool(counted),
+            "unit_seconds": unit_seconds,
+            "untrusted": bool(untrusted),
+        }
+        if inputs is not None:
+            job.update(inputs=list(inputs), expected=list(expected or []), tol=None if tol is None else float(tol))
+        return job
+
+    @staticmethod
+    def interleave_job(candidates: Sequence[dict], rounds: int, warmup: int = 0) -> dict:
+        """Timed runs of several candidates (``timed_job`` dicts) round-robin on one server, who goes first
+        rotating every round; per candidate, the list of its runs after ``warmup`` rounds."""
+        return {"mode": "interleave", "candidates": list(candidates), "rounds": int(rounds), "warmup": int(warmup)}
 
     @staticmethod
     def io_job(program: str, inputs: Sequence[str], outputs: Sequence[str], tol: float | None) -> dict:

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import logging
 import os
 import shutil
 import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
+from pathlib import Path
 
 from .inside.settings import SandboxSettings
 
 INSIDE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inside")
 SERVER_SCRIPT = os.path.join(INSIDE_DIR, "server.py")
+JAIL_SOURCE = os.path.join(INSIDE_DIR, "_cpjail.c")
+logger = logging.getLogger(__name__)
 # What a sandboxed process sees of the host: the system's programs and libraries, Python's prefixes and
 # site-packages, the sandbox's own scripts, and a few files the dynamic linker and libc read. Nothing else
 # (no home directories, no /work, /opt, /srv, /var or /etc beyond these files).
@@ -153,15 +159,86 @@ def bwrap_argv(bwrap: str, tmp_size: int | None = None, extra: tuple[str, ...] =
 UIDS_PER_SLOT = 128
 
 
-def slot_uids(slot: int) -> tuple[int | None, int | None]:
-    """Unprivileged uids of a slot's own: the first for sample processes, the second for judge processes
-    (separate NPROC counts, no signals or /proc access across them); the slot owns ``UIDS_PER_SLOT`` uids
-    from the first on (the timing stage's interleaved mode gives each candidate one). Root only, else
-    (None, None)."""
+def slot_uids(slot: int) -> tuple[int | None, int | None, int | None]:
+    """Unprivileged uids of a slot's own: for sample processes, for the judge kept across samples, and for
+    the judges of model-written tests (separate NPROC counts; no signals, rlimit or /proc access across
+    them). Root only, else (None, None, None)."""
     if os.geteuid() != 0:
-        return None, None
+        return None, None, None
     base = 200_000 + (os.getpid() % 5_000) * 64 * UIDS_PER_SLOT + (slot % 64) * UIDS_PER_SLOT
-    return base, base + 1
+    return base, base + 1, base + 2
+
+
+# How the timing stage counts instructions: cachegrind (it has no client requests that start, stop or
+# reset counting, so a sample cannot switch it), no cache or branch simulation (instruction counts only).
+VALGRIND_ARGS = (
+    "--tool=cachegrind",
+    "--cache-sim=no",
+    "--branch-sim=no",
+    "--I1=32768,8,64",  # fixed (unused) cache geometry: no host-dependent warnings
+    "--D1=32768,8,64",
+    "--LL=8388608,16,64",
+    "--trace-children=no",
+    "--run-libc-freeres=no",  # no guest code of valgrind's own at exit (its work varies with the heap)
+    "--run-cxx-freeres=no",
+    "-q",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def find_valgrind() -> str | None:
+    """valgrind's path when it (and its cachegrind tool) is installed here, else None."""
+    path = shutil.which("valgrind")
+    if not path:
+        return None
+    try:
+        proc = subprocess.run([path, "--tool=cachegrind", "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if proc.returncode == 0 else None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "codepref"
+
+
+@functools.lru_cache(maxsize=1)
+def build_jail() -> str | None:
+    """The directory holding ``_cpjail`` (the confinement primitives as a C extension, so that sandboxed
+    processes need not load ctypes), compiled once per interpreter with gcc and cached under
+    ``~/.cache/codepref``; None when no compiler or Python headers are available (ctypes is used then)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    include = sysconfig.get_paths()["include"]
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    if not cc or not os.path.exists(os.path.join(include, "Python.h")):
+        return None
+    with open(JAIL_SOURCE, "rb") as fh:
+        digest = hashlib.sha256(fh.read() + sys.version.encode() + suffix.encode()).hexdigest()[:12]
+    out = cache_dir() / f"jail-{digest}"
+    if (out / f"_cpjail{suffix}").exists():
+        return str(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            so = Path(tmp) / f"_cpjail{suffix}"
+            proc = subprocess.run(
+                [cc, "-O2", "-shared", "-fPIC", f"-I{include}", "-o", str(so), JAIL_SOURCE],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if proc.returncode != 0:
+                logger.warning("could not build _cpjail (%s); sandboxed processes use ctypes", proc.stderr[-500:])
+                return None
+            os.chmod(tmp, 0o755)
+            os.chmod(so, 0o755)
+            with contextlib.suppress(OSError):  # another process built it first
+                os.replace(tmp, out)
+    except OSError as exc:
+        logger.warning("could not build _cpjail (%s); sandboxed processes use ctypes", exc)
+        return None
+    return str(out) if (out / f"_cpjail{suffix}").exists() else None
 
 
 def server_argv(settings: SandboxSettings, script: str = SERVER_SCRIPT) -> list[str]:

@@ -7,51 +7,59 @@
 * ``timing_stable`` list[bool?] — True measured & stable; False passing but unstable/errored (the
   Code-Optimise "mark failed": runtime null, so ``pairs.effective_passed`` treats it as failed);
   null = not timed (the sample failed execution);
-* ``cost``         list[int?] — mode ``count`` only: callgrind instruction count (median of the counted runs);
+* ``cost``         list[int?] — mode ``count`` only: instructions of the program's work in a run (median);
 * ``runtime_ratio`` list[float?] — mode ``interleaved`` only: median per-round CPU-time ratio to the
   round's median (or first) candidate.
 
+Every mode is made of *timed runs* (``WorkerPool.timed_job``). A timed run is a fresh sample process
+(forked from a fixed state, so nothing an earlier run, a warm-up or another sample left in an
+interpreter reaches it) that loads the program once and answers every timed test through the
+two-party judge: every answer is checked, and a run with a wrong answer is no measurement. Its cost is
+read from outside the sample's process: the sandbox server reads the process's CPU clock
+(``clock_gettime`` on the pid's clock, all threads) when the process sits waiting at its start and
+after its last answer, and, for counted runs, valgrind's own totals for the process. The sample can
+write neither: it decides only its return values and output. During a timed run the sample can create
+no process (no fork; threads are allowed, their CPU time is the process's), no anonymous executable
+memory (no ``mprotect``/``mmap`` with ``PROT_EXEC`` except of files, no ``memfd_create``), and cannot
+change what a path is (no ``chmod``/``mknod``/``symlink``/``link``).
+
 Modes
 -----
-``count`` (default; ours). Deterministic instruction counts with valgrind/callgrind: ONE valgrind run
-measures many solutions (start-up ≈1.2 s amortised), one parallel valgrind session per core. Inside it
-the trusted harness forks a confined child per solution (own process, unprivileged uid, seccomp,
-rlimits); the child runs up to ``warmup``=8 uncounted runs (Python's specialising interpreter changes
-the counts during the first runs; they stop early, after at least one, once they have used
-``warmup_seconds``=0.05 s of CPU — a heavy program's loops are specialised during its first run), then
-turns instrumentation on and makes ``repeats``=1 counted runs, each bracketed by callgrind client requests
-(ZERO_STATS, TOGGLE_COLLECT on/off, DUMP_STATS_AT) issued through a tiny C helper compiled once with
-gcc and cached in ``~/.cache/codepref`` (valgrind runs with ``--collect-atstart=no``, so only the
-measured runs are counted; common standard modules such as ``typing`` are imported once in the
-harness before it forks, so warm-ups do not spend their time importing them). Callgrind's counters
-are per process, so a sample that forges client requests (ctypes + hand-made machine code) only
-changes its own counts; the parent reads each child's dumps after killing its process group (and
-sweeping its uid when a descendant survived), then wipes the dump directory before the next child
-starts. ``cost`` = median count, ``runtime_cov`` = CoV of the counts (0.0 for
-a single counted run; repeated measurements of a count agree to < 0.02%, see benchmarks/timing.py),
-``runtime_ns`` = cost × ns-per-instruction of a trusted calibration workload (counted in the same
-valgrind run, timed natively in the toolkit process) — an estimate on this CPU that ranks exactly like
-``cost``; it is there so downstream stages that read runtime_ns (pairs, evaluation) work unchanged.
-Hardware counters (perf_event) are only detected (recorded in provenance); they are unavailable on
-the VMs this was built on and the sandbox's seccomp filter forbids perf_event_open in samples.
+``count`` (default; ours). Exact instruction counts. A counting zygote runs under valgrind's
+cachegrind (no client requests that start, stop or reset counting; ``ctypes`` and the stdlib's test
+modules do not exist in its mount namespace; address randomisation off; ``PYTHONHASHSEED`` fixed) and
+forks counted sample processes from a template that waits in C between forks, so every counted process
+starts from the same interpreter state. A counted process writes a *snapshot* of its count at its
+start (a child that exits at once) and its total at its exit; the difference is the run. The run's
+harness share (decoding the judge's requests, encoding answers: ~100-200k instructions per call) is
+measured by an *echo* of the same conversation: a second counted process served the same requests,
+replayed by the judge, with the same harness code, the program's objects standing in with the run's
+recorded answers through a C callable (cheaper than any Python function, so a program is never charged
+less than its work). ``cost`` = the run's count − the echo's (0 for an empty program, clamped at 0;
+below ~2,000 instructions is within the harness's resolution), median of ``repeats``=2 runs;
+``runtime_cov`` = CoV of those runs (0.0: the same program on the same inputs gets the same count in
+every run, in every pool, on a machine of the same kind). ``runtime_ns`` = cost × ns per instruction of
+a trusted calibration workload (counted the same way, timed natively in the toolkit's process): an
+estimate on this CPU that ranks exactly like ``cost``. Python's garbage collector is off during a timed
+run (as ``timeit`` does); a program may turn it on, at its own cost.
 
-``code-optimise`` (faithful). Algorithm 1 of the paper as the released code does it: CPU time
-(``process_time_ns``) of the whole check program (definition + every timed test), batches of
-``batch_size``=50 runs, stop at the first batch with CoV ≤ ``cov_threshold``=0.1, at most
-``max_batches``=1000 batches (and ``max_seconds`` wall per process); a process that never gets a
-stable batch marks the sample failed. The procedure runs ``processes``=5 times, each in a separate
-sandboxed process, one solution at a time; ``runtime_ns`` = mean of the 5 last-stable-batch means,
-``runtime_cov`` = CoV across the 5 processes.
+``code-optimise`` (faithful). Algorithm 1 of the paper: CPU time of a run (the program's definition and
+every timed test), batches of ``batch_size``=50 runs, stop at the first batch with CoV ≤
+``cov_threshold``=0.1, at most ``max_batches``=1000 batches (and ``max_seconds`` wall); a sample that
+never gets a stable batch is marked failed. The procedure runs ``processes``=5 times per solution;
+``runtime_ns`` = mean of the 5 last-stable-batch means, ``runtime_cov`` = CoV across the 5. Each run is
+a fresh process, so it includes the process's own start-up after the fork (~0.3 ms): compare runtimes
+of one problem's samples, not across problems.
 
-``interleaved``. All passing candidates of one problem stay alive at once, each in its own confined
-child with its own uid (they cannot signal, ptrace or share files with each other); rounds run each
-candidate once in turn (order rotated every round); a turn repeats the program until it lasts
-≥ ``turn_ms`` CPU time. ``runtime_ns`` = median CPU time per run, ``runtime_ratio`` = median over
-rounds of (candidate's time / the round's geometric mean over candidates, or the first
-candidate), ``runtime_cov`` = CoV of those per-round ratios (shared machine noise cancels in the ratio).
+``interleaved``. The candidates of one problem are timed round-robin on one server (who goes first
+rotates every round), ``warmup_rounds`` first; ``runtime_ns`` = median CPU time per run,
+``runtime_ratio`` = median over rounds of (candidate's time / the round's geometric mean over
+candidates, or the first candidate), ``runtime_cov`` = CoV of those per-round ratios (shared machine
+noise cancels in the ratio). A candidate whose run fails is dropped from its own measurement only.
 
-Timing children have no RLIMIT_CPU: on these kernels an armed process CPU timer makes
-CLOCK_PROCESS_CPUTIME_ID tick-granular (4 ms steps); the parent's wall-clock deadline bounds them.
+One bad sample stays one bad sample: a crash, a hang (the server's wall-clock deadline), a wrong
+answer or a malformed message marks that sample's timing null (``timing_stable`` False) with the reason
+in the log, and changes no other sample's measurement.
 """
 
 from .config import MODES, TimingConfig

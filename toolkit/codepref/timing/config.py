@@ -12,14 +12,20 @@ MODES = ("count", "code-optimise", "interleaved")
 
 @dataclass
 class TimingConfig(ExecutionConfig):
-    """Timing mode and its parameters, plus the sandbox limits of ExecutionConfig (applied per child)."""
+    """Timing mode and its parameters, plus the sandbox limits of ExecutionConfig (applied per run).
+
+    Every mode is made of *timed runs*: a run is a fresh sample process that loads the program once and
+    answers every timed test (the whole check program), each answer checked by the judge; its CPU time is
+    read by the sandbox server from the kernel, its instruction count (mode ``count``) from valgrind's
+    own totals for that process. Nothing from an earlier run, a warm-up or a test is in a run's process.
+    """
 
     mode: str = field(
         default="count",
         metadata={
-            "help": "count (default: deterministic callgrind instruction counts, many solutions per valgrind "
-            "run), code-optimise (the paper's CPU-time Algorithm 1, 5 processes), interleaved (candidates of "
-            "a problem timed round-robin, CPU time + ratio to a reference)"
+            "help": "count (default: valgrind instruction counts of each run, deterministic), code-optimise "
+            "(the paper's Algorithm 1 on CPU time: batches of runs until CoV <= threshold, in several "
+            "repetitions), interleaved (candidates of a problem run round-robin; CPU time + ratio to the round)"
         },
     )
     tests: str = field(
@@ -31,30 +37,20 @@ class TimingConfig(ExecutionConfig):
         },
     )
     # -- count mode
-    warmup: int = field(
-        default=8,
-        metadata={"help": "count: at most this many uncounted warm-up runs (CPython 3.11 quickens code after 8)"},
-    )
-    warmup_seconds: float = field(
-        default=0.05,
-        metadata={
-            "help": "count: warm-up runs stop early, after at least one, once they have used this much CPU "
-            "time (a heavy program is specialised during its first run; µs-scale programs get all of them)"
-        },
-    )
     repeats: int = field(
-        default=1,
+        default=2,
         metadata={
-            "help": "count: counted runs per solution; cost = their median, runtime_cov = their CoV (0.0 for one "
-            "run: a count is deterministic; use >= 2 to see how much it still drifts from run to run)"
+            "help": "count: counted runs per solution; cost = their median, runtime_cov = their CoV (the "
+            "measurement's resolution: 0.0 when the runs agree exactly)"
         },
     )
-    sessions: int | None = field(
-        default=None, metadata={"help": "count: parallel valgrind sessions; None = number of CPU cores"}
+    count_seconds: float = field(
+        default=60.0,
+        metadata={"help": "count: wall seconds per test of a counted run (valgrind runs programs ~50x slower)"},
     )
     calibrate: bool = field(
         default=True,
-        metadata={"help": "count: estimate runtime_ns = cost x ns-per-instruction of a calibration run"},
+        metadata={"help": "count: estimate runtime_ns = cost x ns-per-instruction of a calibration workload"},
     )
     # -- code-optimise mode
     batch_size: int = field(default=50, metadata={"help": "code-optimise: runs per batch (paper: 50)"})
@@ -63,14 +59,12 @@ class TimingConfig(ExecutionConfig):
     )
     max_batches: int = field(default=1000, metadata={"help": "code-optimise: batches before giving up (1000)"})
     processes: int = field(
-        default=5, metadata={"help": "code-optimise: separate processes per solution, averaged (5)"}
+        default=5,
+        metadata={"help": "code-optimise: independent repetitions of the procedure per solution, averaged (5)"},
     )
     # -- interleaved mode
     rounds: int = field(default=30, metadata={"help": "interleaved: measured round-robin rounds"})
-    warmup_rounds: int = field(default=2, metadata={"help": "interleaved: unrecorded rounds first (>= 1)"})
-    turn_ms: float = field(
-        default=2.0, metadata={"help": "interleaved: each turn repeats the program until it lasts >= this CPU time"}
-    )
+    warmup_rounds: int = field(default=2, metadata={"help": "interleaved: unrecorded rounds first"})
     reference: str = field(
         default="gmean",
         metadata={
@@ -80,7 +74,7 @@ class TimingConfig(ExecutionConfig):
     )
     max_seconds: float = field(
         default=120.0,
-        metadata={"help": "wall-clock budget per solution (per process); over it → unstable (null runtime)"},
+        metadata={"help": "wall-clock budget per solution (per repetition); over it → unstable (null runtime)"},
     )
     shard_size: int = field(default=16, metadata={"help": "problems per resumable shard"})
 
@@ -96,9 +90,7 @@ class TimingConfig(ExecutionConfig):
         for name in ("repeats", "batch_size", "max_batches", "processes", "rounds", "shard_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
-        if self.warmup < 0 or self.warmup_rounds < 0 or self.warmup_seconds < 0:
-            raise ConfigError("warm-up counts must be >= 0")
-        if self.cov_threshold <= 0 or self.max_seconds <= 0:
-            raise ConfigError("cov_threshold and max_seconds must be positive")
-        if self.sessions is not None and self.sessions < 1:
-            raise ConfigError("sessions must be >= 1")
+        if self.warmup_rounds < 0:
+            raise ConfigError("warmup_rounds must be >= 0")
+        if self.cov_threshold <= 0 or self.max_seconds <= 0 or self.count_seconds <= 0:
+            raise ConfigError("cov_threshold, max_seconds and count_seconds must be positive")

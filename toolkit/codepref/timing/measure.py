@@ -1,22 +1,23 @@
 """The three timing modes on a flat list of solutions (no datasets here; see transform.py for rows).
 
-A *solution* is ``{"id": any marshal-able key, "program": str, "setup": str, "tests": [str]}``
-(or ``"inputs": [str]`` for stdin/stdout problems). Each function returns ``{id: Measurement}``.
+A *solution* is ``{"id": any hashable key, "program": str, "setup": str, "tests": [str],
+"entry_point": str}`` (or ``"inputs"``/``"expected"`` for stdin/stdout problems). Each function returns
+``{id: Measurement}``. Every number comes from *timed runs* (``WorkerPool.timed_job``): a fresh sample
+process per run, every answer checked by the judge, CPU time and instruction counts read by the sandbox
+server, never reported by the sample. A run with a wrong answer is not a measurement.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import statistics
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..execution.pool import WorkerPool
 from .config import TimingConfig
-from .runner import Launcher
 
 logger = logging.getLogger(__name__)
 
@@ -66,47 +67,74 @@ def _failed(error: str) -> Measurement:
     return Measurement(None, None, False, error=error)
 
 
-# -- code-optimise ---------------------------------------------------------------------------------
-def code_optimise(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> dict:
-    """Algorithm 1 per solution in ``cfg.processes`` separate processes, one solution at a time."""
-    params = {
-        "batch": cfg.batch_size,
-        "threshold": cfg.cov_threshold,
-        "max_batches": cfg.max_batches,
-        "budget": cfg.max_seconds,
-    }
-    jobs = [{**s, "id": (k, p)} for k, s in enumerate(sols) for p in range(cfg.processes)]
-    timeout = len(jobs) * (cfg.max_seconds + cfg.timeout + 10) + 60
-    results = launcher.run("cpu", jobs, params, timeout=timeout)
-    by_sol: dict[int, list[dict]] = {}
-    for r in results:
-        by_sol.setdefault(r["id"][0], []).append(r)
+def _job(pool: WorkerPool, sol: dict, **kw) -> dict:
+    return pool.timed_job(
+        sol["program"],
+        sol.get("tests") or [],
+        sol.get("setup") or "",
+        entry_point=sol.get("entry_point"),
+        inputs=sol.get("inputs"),
+        expected=sol.get("expected"),
+        tol=sol.get("tol"),
+        untrusted=bool(sol.get("untrusted")),
+        **kw,
+    )
+
+
+def _first_error(runs: list[dict], fallback: str | None) -> str | None:
+    for r in runs:
+        if not r.get("ok"):
+            return str(r.get("error") or "run failed")
+    return fallback if not runs else None
+
+
+# -- code-optimise -----------------------------------------------------------------------------------
+def code_optimise(sols: list[dict], cfg: TimingConfig, pool: WorkerPool) -> dict:
+    """Algorithm 1 (Code-Optimise §3.1): batches of ``batch_size`` runs, each batch's CoV = std/mean of its
+    CPU times; the first batch with CoV ≤ ``cov_threshold`` gives the mean; at most ``max_batches`` batches
+    (and ``max_seconds``); never stable → the sample is marked failed. The procedure is repeated
+    ``processes`` times per solution and averaged. Runs are fresh processes timed from outside, so nothing
+    a run leaves (a cache in ``sys``, a file) reaches the next one."""
+    state = {(k, p): {"batches": 0, "t0": time.monotonic()} for k in range(len(sols)) for p in range(cfg.processes)}
+    while pending := [key for key, st in state.items() if "done" not in st]:
+        futures = pool.submit_jobs([_job(pool, sols[k], runs=cfg.batch_size) for k, _ in pending])
+        for key, fut in zip(pending, futures, strict=True):
+            st, res = state[key], fut.result()
+            st["batches"] += 1
+            error = res.error or _first_error(res.runs, "no runs")
+            if error:
+                st["done"], st["error"] = True, error
+                continue
+            times = [float(r["cpu_ns"]) for r in res.runs]
+            st["mean"], st["cov"] = sum(times) / len(times), cov(times)
+            if st["cov"] <= cfg.cov_threshold:
+                st["done"], st["stable"] = True, True
+            elif st["batches"] >= cfg.max_batches or time.monotonic() - st["t0"] > cfg.max_seconds:
+                st["done"], st["stable"] = True, False
     out = {}
     for k, s in enumerate(sols):
-        runs = by_sol.get(k, [])
-        errors = [r["error"] for r in runs if "error" in r]
-        if errors or len(runs) != cfg.processes:
-            out[s["id"]] = _failed(errors[0] if errors else "missing result")
+        reps = [state[(k, p)] for p in range(cfg.processes)]
+        errors = [st["error"] for st in reps if "error" in st]
+        if errors:
+            out[s["id"]] = _failed(errors[0])
             continue
-        means = [float(r["mean"]) for r in runs]
-        if not all(r["stable"] for r in runs):  # Algorithm 1: never stable → marked failed
+        means = [st["mean"] for st in reps]
+        if not all(st.get("stable") for st in reps):  # Algorithm 1: never stable → marked failed
             out[s["id"]] = Measurement(None, cov(means), False, error="unstable")
             continue
         out[s["id"]] = Measurement(sum(means) / len(means), cov(means), True)
     return out
 
 
-# -- count (callgrind) -----------------------------------------------------------------------------
-_NATIVE_NS_PER_IR: dict[str, float] = {}
-# The calibration workload's count, once per process and warm-up setting (a count is deterministic),
-# so a dataset's shards after the first do not measure it again.
-CALIBRATION_IR: dict[tuple, int] = {}
+# -- count -------------------------------------------------------------------------------------------
+_NATIVE_NS: dict[str, float] = {}
+CALIBRATION_IR: dict[str, int] = {}  # the calibration workload's count, once per process (it is deterministic)
 
 
 def _native_calibration_ns() -> float:
     """Median CPU time of the trusted calibration workload, run natively in this process (once)."""
-    if "ns" in _NATIVE_NS_PER_IR:
-        return _NATIVE_NS_PER_IR["ns"]
+    if "ns" in _NATIVE_NS:
+        return _NATIVE_NS["ns"]
     ns: dict = {}
     exec(compile(CALIBRATION["program"], "<calibration>", "exec"), ns)  # trusted code, ours
     work = ns["work"]
@@ -117,51 +145,35 @@ def _native_calibration_ns() -> float:
         t0 = time.process_time_ns()
         work()
         times.append(time.process_time_ns() - t0)
-    _NATIVE_NS_PER_IR["ns"] = float(statistics.median(times))
-    return _NATIVE_NS_PER_IR["ns"]
+    _NATIVE_NS["ns"] = float(statistics.median(times))
+    return _NATIVE_NS["ns"]
 
 
-def count(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> tuple[dict, dict]:
-    """callgrind instruction counts, many solutions per valgrind run, spread over parallel sessions."""
-    params = {
-        "warmup": cfg.warmup,
-        "warmup_ns": int(cfg.warmup_seconds * 1e9),
-        "repeats": cfg.repeats,
-        "budget": cfg.max_seconds,
-    }
-    jobs = list(sols)
-    cal_key = (cfg.warmup, cfg.warmup_seconds, launcher.bwrap is not None)
-    if cfg.calibrate and cal_key not in CALIBRATION_IR:
-        jobs.append(CALIBRATION)
-    n = min(cfg.sessions or (os.cpu_count() or 1), len(jobs)) or 1
-    # Round-robin over the sessions; they are independent (counts do not depend on load).
-    chunks: list[list[dict]] = [jobs[i::n] for i in range(n)]
-    timeout_each = max(len(c) for c in chunks) * (cfg.max_seconds + 10) + 120
-
-    def run(args: tuple[int, list[dict]]) -> list[dict]:
-        slot, chunk = args
-        return launcher.run("count", chunk, params, slot=slot, valgrind=True, timeout=timeout_each)
-
-    with ThreadPoolExecutor(max_workers=n) as ex:
-        results = [r for part in ex.map(run, enumerate(chunks)) for r in part]
-    by_id = {r["id"]: r for r in results}
+def count(sols: list[dict], cfg: TimingConfig, pool: WorkerPool) -> tuple[dict, dict]:
+    """Instruction counts: ``repeats`` counted runs per solution (valgrind's totals for each run's process,
+    minus what an empty run costs the harness); cost = their median, runtime_cov = their CoV."""
+    jobs = [_job(pool, s, runs=cfg.repeats, counted=True, unit_seconds=cfg.count_seconds) for s in sols]
+    calibrate = cfg.calibrate and "ir" not in CALIBRATION_IR
+    if calibrate:
+        jobs.append(_job(pool, CALIBRATION, runs=1, counted=True, unit_seconds=cfg.count_seconds))
+    results = pool.map_jobs(jobs)
+    if calibrate:
+        cal = results.pop()
+        if not cal.error and cal.runs and cal.runs[0].get("ok"):
+            CALIBRATION_IR["ir"] = int(cal.runs[0]["ir"])
     info: dict = {}
     ns_per_ir = None
-    cal = by_id.pop(CALIBRATION["id"], None)
-    if cal is not None and "counts" in cal:
-        CALIBRATION_IR[cal_key] = int(statistics.median(cal["counts"]))
-    if cfg.calibrate and cal_key in CALIBRATION_IR:
-        ir = CALIBRATION_IR[cal_key]
+    if cfg.calibrate and CALIBRATION_IR.get("ir"):
         native = _native_calibration_ns()
-        ns_per_ir = native / ir if ir else None
-        info = {"calibration_ir": int(ir), "calibration_ns": native, "ns_per_instruction": ns_per_ir}
+        ns_per_ir = native / CALIBRATION_IR["ir"]
+        info = {"calibration_ir": CALIBRATION_IR["ir"], "calibration_ns": native, "ns_per_instruction": ns_per_ir}
     out = {}
-    for s in sols:
-        r = by_id.get(s["id"])
-        if r is None or "counts" not in r:
-            out[s["id"]] = _failed((r or {}).get("error", "missing result"))
+    for s, res in zip(sols, results, strict=True):
+        error = res.error or _first_error(res.runs, "no runs")
+        if error:
+            out[s["id"]] = _failed(error)
             continue
-        counts = [int(c) for c in r["counts"]]
+        counts = [int(r["ir"]) for r in res.runs]
         c = cov(counts)
         cost = int(statistics.median(counts))
         stable = c <= cfg.cov_threshold
@@ -173,37 +185,36 @@ def count(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> tuple[dict
 
 
 # -- interleaved -----------------------------------------------------------------------------------
-def interleaved(sols: list[dict], cfg: TimingConfig, launcher: Launcher) -> dict:
-    """All candidates of ONE problem timed round-robin; ratios per round cancel shared noise."""
-    if not sols:
-        return {}
-    params = {
-        "warmup": max(1, cfg.warmup_rounds),
-        "rounds": cfg.rounds,
-        "budget": cfg.max_seconds,
-        "turn_ns": int(cfg.turn_ms * 1e6),
-    }
-    timeout = (cfg.rounds + cfg.warmup_rounds + 1) * len(sols) * (cfg.timeout + 1) + 60
-    results = launcher.run("interleave", sols, params, timeout=timeout)
-    by_id = {r["id"]: r for r in results}
-    ok = [s["id"] for s in sols if "error" not in by_id[s["id"]] and len(by_id[s["id"]]["ns"]) == cfg.rounds]
+def interleaved(groups: list[list[dict]], cfg: TimingConfig, pool: WorkerPool) -> dict:
+    """The candidates of each problem (a group) timed round-robin on one server, problems in parallel; ratios
+    per round cancel shared noise. A candidate whose run fails is dropped from its own measurement only."""
+    groups = [g for g in groups if g]
+    jobs = [pool.interleave_job([_job(pool, s) for s in g], cfg.rounds, cfg.warmup_rounds) for g in groups]
     out = {}
-    refs = []
+    for sols, res in zip(groups, pool.map_jobs(jobs), strict=True):
+        out.update(_ratios(sols, res, cfg))
+    return out
+
+
+def _ratios(sols: list[dict], res, cfg: TimingConfig) -> dict:
+    runs = res.runs if not res.error else [[{"ok": False, "error": res.error}] for _ in sols]
+    ok = [k for k, rs in enumerate(runs) if len(rs) == cfg.rounds and all(r.get("ok") for r in rs)]
+    refs: list[float | None] = []
     for r in range(cfg.rounds):
-        vals = [by_id[i]["ns"][r] for i in ok]
+        vals = [float(runs[k][r]["cpu_ns"]) for k in ok]
         if not vals:
             refs.append(None)
         elif cfg.reference == "first":
             refs.append(vals[0])
         else:  # geometric mean of the round's candidates: every candidate moves it a little
-            refs.append(math.exp(sum(math.log(max(v, 1)) for v in vals) / len(vals)))
-    for s in sols:
-        res = by_id[s["id"]]
-        if s["id"] not in ok:
-            out[s["id"]] = _failed(res.get("error", "incomplete"))
+            refs.append(math.exp(sum(math.log(max(v, 1.0)) for v in vals) / len(vals)))
+    out = {}
+    for k, s in enumerate(sols):
+        if k not in ok:
+            out[s["id"]] = _failed(_first_error(runs[k], "incomplete") or "incomplete")
             continue
-        ns = [float(x) for x in res["ns"]]
-        ratios = [x / ref for x, ref in zip(ns[: len(refs)], refs, strict=True) if ref]
+        ns = [float(r["cpu_ns"]) for r in runs[k]]
+        ratios = [x / ref for x, ref in zip(ns, refs, strict=True) if ref]
         c = cov(ratios) if ratios else math.inf
         stable = c <= cfg.cov_threshold
         out[s["id"]] = Measurement(

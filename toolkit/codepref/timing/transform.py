@@ -11,8 +11,10 @@ from datasets import Dataset, List, Value
 
 from ..config import config_fingerprint, config_to_dict
 from ..errors import DataError
+from ..execution.pool import WorkerPool
 from ..provenance import get_provenance, with_provenance
 from ..resumable import map_in_shards
+from ..sandbox.host import build_jail
 from . import measure, runner
 from .config import TimingConfig
 
@@ -50,6 +52,7 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
         raise DataError("must be a list of test units", task_id=tid, field="tests", row=index)
     setup = row.get("test_setup") or ""
+    entry = row.get("entry_point")
     io = row.get("io_tests") or None
     matrix = row.get("exec_matrix")
     plans: dict[int, dict] = {}
@@ -58,7 +61,7 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
             raise DataError("test subsets are not supported for stdin/stdout problems", task_id=tid, field="io_tests")
         for i, ok in enumerate(passed):
             if ok:
-                plans[i] = {"program": samples[i], "setup": "", "tests": [], "inputs": list(io["input"])}
+                plans[i] = {"program": samples[i], "inputs": list(io["input"]), "expected": list(io["output"])}
         return plans
     if cfg.tests == "credible":
         gen, gm, score = row.get("gen_tests"), row.get("gen_exec_matrix"), row.get("score")
@@ -79,7 +82,13 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
         for i, ok in enumerate(passed):
             # CodeDPO: a sample failing a credible test takes the time penalty (pairs), so it is not timed
             if ok and all(_passes(gm, i, t) for t in credible):
-                plans[i] = {"program": samples[i], "setup": setup, "tests": [gen[t] for t in credible]}
+                plans[i] = {
+                    "program": samples[i],
+                    "setup": setup,
+                    "tests": [gen[t] for t in credible],
+                    "entry_point": entry,
+                    "untrusted": True,  # model-written tests: a judge of their own, like execute's
+                }
         return plans
     if select is not None:
         subset = _int_list(list(select(row)), len(tests), tid, "select_tests", index)
@@ -92,7 +101,7 @@ def plan_row(row: dict, index: int, cfg: TimingConfig, select: SelectTests | Non
     for i, ok in enumerate(passed):
         if ok:
             units = [tests[t] for t in subset if _passes(matrix, i, t)]
-            plans[i] = {"program": samples[i], "setup": setup, "tests": units}
+            plans[i] = {"program": samples[i], "setup": setup, "tests": units, "entry_point": entry}
     return plans
 
 
@@ -120,9 +129,11 @@ def time_samples(
             )
     if cfg.tests not in ("passed", "credible") and cfg.tests not in ds.column_names and select_tests is None:
         raise DataError(f"tests={cfg.tests!r} names no column of the dataset", field=cfg.tests)
-    if cfg.mode == "count" and runner.find_valgrind() is None:
-        raise DataError("mode=count needs valgrind, gcc and valgrind headers (Debian: valgrind)", field="mode")
-    launcher = runner.Launcher(cfg)
+    if cfg.mode == "count" and (runner.find_valgrind() is None or build_jail() is None):
+        raise DataError(
+            "mode=count needs valgrind and a C compiler with Python's headers (Debian: valgrind, gcc)", field="mode"
+        )
+    pool = WorkerPool(cfg, counting=cfg.mode == "count")
     infos: list[dict] = []
     want_cost = cfg.mode == "count"
     want_ratio = cfg.mode == "interleaved"
@@ -134,13 +145,12 @@ def time_samples(
         sols = [{"id": (r, i), **p} for r, plan in enumerate(plans) for i, p in plan.items()]
         results: dict = {}
         if cfg.mode == "code-optimise":
-            results = measure.code_optimise(sols, cfg, launcher)
+            results = measure.code_optimise(sols, cfg, pool)
         elif cfg.mode == "count":
-            results, info = measure.count(sols, cfg, launcher)
+            results, info = measure.count(sols, cfg, pool)
             infos.append(info)
         else:
-            for r in range(n_rows):
-                results.update(measure.interleaved([s for s in sols if s["id"][0] == r], cfg, launcher))
+            results = measure.interleaved([[s for s in sols if s["id"][0] == r] for r in range(n_rows)], cfg, pool)
         out: dict[str, list] = {"runtime_ns": [], "runtime_cov": [], "timing_stable": []}
         if want_cost:
             out["cost"] = []
@@ -161,17 +171,21 @@ def time_samples(
                     logger.info("time: %s sample %d not timed: %s", row.get("task_id"), i, x.error[:200])
         return out
 
-    fingerprint = config_fingerprint(cfg, {"v": 1, "bwrap": bool(launcher.bwrap)})
-    result = map_in_shards(
-        ds,
-        fn,
-        desc=f"time ({cfg.mode})",
-        fingerprint=fingerprint,
-        work_dir=work_dir,
-        shard_size=cfg.shard_size,
-        batch_size=cfg.shard_size,
-        remove_columns=[c for c in OUTPUT_COLUMNS if c in ds.column_names],
-    )
+    try:
+        isolation = pool.isolation.as_dict()
+        fingerprint = config_fingerprint(cfg, {"v": 3, "isolation": isolation})
+        result = map_in_shards(
+            ds,
+            fn,
+            desc=f"time ({cfg.mode})",
+            fingerprint=fingerprint,
+            work_dir=work_dir,
+            shard_size=cfg.shard_size,
+            batch_size=cfg.shard_size,
+            remove_columns=[c for c in OUTPUT_COLUMNS if c in ds.column_names],
+        )
+    finally:
+        pool.close()
     casts = {"runtime_ns": Value("float64"), "runtime_cov": Value("float64"), "timing_stable": Value("bool")}
     if want_cost:
         casts["cost"] = Value("int64")
@@ -186,22 +200,29 @@ def time_samples(
         "cpu_model": runner.cpu_model(),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "isolation": launcher.isolation(),
+        "isolation": isolation,
+        "measured": "every run is a fresh sample process answering every timed test once, each answer checked by "
+        "the judge; CPU time read by the sandbox server from the kernel (the process's CPU clock, all threads)"
+        + (
+            "; instructions from valgrind's own totals for the run's process, minus those of an echo of the same "
+            "conversation without the program (the harness's share)"
+            if cfg.mode == "count"
+            else ""
+        ),
         "perf_counters_available": runner.perf_counters_available() if cfg.mode == "count" else None,
         "runtime_ns_meaning": {
-            "count": "cost (callgrind instructions, median of the counted runs) x ns per instruction of a calibration "
-            "workload timed natively on this CPU; rank by cost",
-            "code-optimise": "mean over processes of the last stable batch's mean CPU time (process_time_ns) "
-            "of the whole check program",
+            "count": "cost (instructions of the program's work in a run, median of the counted runs) x ns per "
+            "instruction of a calibration workload timed natively on this CPU; rank by cost",
+            "code-optimise": "mean over repetitions of the last stable batch's mean CPU time of a run (the "
+            "program's definition and every timed test)",
             "interleaved": "median CPU time per run measured round-robin; runtime_ratio = median per-round ratio "
             f"to the round's {cfg.reference} candidate",
         }[cfg.mode],
     }
     if cfg.mode == "count":
-        record["counter"] = "callgrind"
+        record["counter"] = "cachegrind"
         record["valgrind_version"] = runner.valgrind_version()
         record["valgrind_args"] = list(runner.VALGRIND_ARGS)
-        record["preimported_modules"] = list(runner.PREIMPORT)
         cal = [i for i in infos if i.get("ns_per_instruction")]
         if cal:
             record["ns_per_instruction"] = sum(i["ns_per_instruction"] for i in cal) / len(cal)

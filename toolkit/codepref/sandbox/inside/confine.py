@@ -8,7 +8,6 @@ rlimits, unprivileged uid, parent-death signal, non-dumpable, seccomp — in tha
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import io
 import os
@@ -20,8 +19,66 @@ import time
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _CtypesJail:
+    """The confinement primitives through ctypes (when ``_cpjail`` could not be built)."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._ctypes = ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+    def _check(self, rc: int, what: str) -> None:
+        if rc != 0:
+            err = self._ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+
+    def load_filter(self, program: bytes) -> None:
+        ct = self._ctypes
+
+        class Fprog(ct.Structure):
+            _fields_ = [("len", ct.c_ushort), ("filter", ct.c_void_p)]
+
+        buf = ct.create_string_buffer(program, len(program))
+        fprog = Fprog(len(program) // 8, ct.addressof(buf))
+        self._check(self._libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+        self._check(self._libc.prctl(22, 2, ct.addressof(fprog), 0, 0), "PR_SET_SECCOMP")
+
+    def prctl(self, option: int, value: int) -> None:
+        self._check(self._libc.prctl(option, value, 0, 0, 0), "prctl")
+
+    def unshare(self, flags: int) -> None:
+        self._check(self._libc.unshare(flags), "unshare")
+
+    def detach(self, target: str) -> None:
+        self._check(self._libc.umount2(target.encode(), 2), "umount2")
+
+    def mount_tmpfs(self, target: str, options: str) -> None:
+        flags = 0x2 | 0x4 | 0x8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+        self._check(self._libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, options.encode()), "mount")
+
+
+_JAIL = None
+
+
+def jail():
+    """``_cpjail`` (a C extension built by the host, see ``host.build_jail``) when it is importable,
+    else the same primitives through ctypes. A process that must not hold ctypes (a counted sample)
+    only ever uses the first."""
+    global _JAIL
+    if _JAIL is None:
+        try:
+            import _cpjail
+
+            _JAIL = _cpjail
+        except ImportError:
+            _JAIL = _CtypesJail()
+    return _JAIL
 
 
 def confine(
@@ -35,6 +92,7 @@ def confine(
     max_open_files: int,
     max_processes: int,
     seccomp_filter=None,
+    hide_proc: bool = False,
 ) -> None:
     """Confine the calling (just forked) process. ``fds`` maps the descriptor numbers the child keeps
     (0, 1, 2 and its channels) to the descriptors that should be there; every other one is closed."""
@@ -69,12 +127,15 @@ def confine(
                 raise
             # under valgrind (timing stage) only the soft fd limit may change; valgrind enforces it
             resource.setrlimit(which, (value, resource.getrlimit(which)[1]))
+    if hide_proc:  # a counted sample: no /proc/self/mem to rewrite valgrind's or its own code with
+        jail().unshare(CLONE_NEWNS)
+        jail().detach("/proc")
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
-    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem or fd access by others
+    jail().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    jail().prctl(_PR_SET_DUMPABLE, 0)  # no ptrace, /proc/<pid>/mem or fd access by others
     if seccomp_filter is not None:
         seccomp_filter.load(os.getpid())
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # output/file cap kills (CPython ignores it by default)
@@ -99,25 +160,51 @@ def cpu_budget(seconds: int) -> None:
 
 
 def become_subreaper() -> None:
-    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    jail().prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def die_with_parent() -> None:
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    jail().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def unshare_net() -> bool:
-    return _libc.unshare(CLONE_NEWNET) == 0
+    try:
+        jail().unshare(CLONE_NEWNET)
+    except OSError:
+        return False
+    return True
 
 
-def fresh_dir(path: str, uid: int | None, mode: int = 0o700) -> str:
-    """``path`` as an empty directory owned by ``uid``: whatever a previous process left is gone."""
+_TRASH = [0]
+_MOUNTED: set[str] = set()
+_CAN_MOUNT = [True]
+QUOTA = "size=64m,nr_inodes=4096"  # what one process may store in its directory
+
+
+def fresh_dir(path: str, uid: int | None, mode: int = 0o700, mount: bool = True, trash: str | None = None) -> str:
+    """``path`` as an empty directory owned by ``uid``: a new tmpfs of its own (``QUOTA``: bounded size and
+    number of files, nothing executable), mounted over the last one, which goes with everything in it.
+    Without the right to mount, whatever a previous process left is moved aside and deleted by a
+    background ``rm -rf`` (a tree of any depth or size costs the caller one rename)."""
+    if mount and _CAN_MOUNT[0]:
+        try:
+            if path in _MOUNTED:
+                jail().detach(path)
+                _MOUNTED.discard(path)
+            os.makedirs(path, mode, exist_ok=True)
+            owner = f",uid={uid},gid={uid}" if uid is not None else ""
+            jail().mount_tmpfs(path, f"{QUOTA},mode={mode:o}{owner}")
+            _MOUNTED.add(path)
+            return path
+        except OSError:
+            _CAN_MOUNT[0] = False
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
             if os.listdir(path):
-                import shutil  # only when a process left files (it costs the forking process ~1 MiB)
-
-                shutil.rmtree(path, ignore_errors=True)
+                _TRASH[0] += 1
+                trash = os.path.join(os.path.dirname(path), trash or f".trash-{os.getpid()}-{_TRASH[0]}")
+                os.rename(path, trash)
+                _remove_in_background(trash)
         else:
             os.unlink(path)
     if not os.path.isdir(path):
@@ -126,6 +213,21 @@ def fresh_dir(path: str, uid: int | None, mode: int = 0o700) -> str:
     if uid is not None:
         os.chown(path, uid, uid)
     return path
+
+
+def _remove_in_background(path: str) -> None:
+    """Delete ``path`` in a child process (reaped by the caller's zombie reaping, never waited for)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.execv("/bin/rm", ["rm", "-rf", "--one-file-system", "--", path])
+        except OSError:
+            import shutil
+
+            with contextlib.suppress(RecursionError):
+                shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os._exit(0)
 
 
 def sweep_uid(uid: int) -> None:

@@ -71,13 +71,15 @@ def _exception(names: object, text: object) -> BaseException:
             break
     if not issubclass(base, Exception):
         base = SampleExit
-    name = names[0] if names and names[0].isidentifier() else base.__name__
+    name = names[0] if names and names[0].isidentifier() and len(names[0]) <= 64 else base.__name__
     cls = base
     if name != base.__name__:
         cls = _EXC_CACHE.get((base, name))
         if cls is None:
+            if len(_EXC_CACHE) >= 256:  # the kept judge outlives samples: bounded
+                _EXC_CACHE.clear()
             cls = _EXC_CACHE.setdefault((base, name), type(name, (base,), {"__module__": "sample"}))
-    msg = text if type(text) is str else ""
+    msg = text[:2000] if type(text) is str else ""
     exc = cls.__new__(cls, msg)
     try:
         cls.__init__(exc, msg)
@@ -106,16 +108,25 @@ class Remote:
     def __call__(self, *args, **kwargs):
         return _CONN.call(self._cp_ref(), args, kwargs)
 
+    def _cp_object(self) -> list:
+        """The reference of an object the sample returned. A global of the sample (a function or class it
+        defines) can only be called: reading attributes of it would let the sample stand in for a module
+        the test uses (``np.allclose``)."""
+        ref = self._cp_ref_
+        if ref[0] == "n":
+            raise NotPlainValue(f"{ref[1]!r} of the sample can only be called")
+        return ref
+
     def __getattr__(self, name: str):
         if name[:2] == "__" and name[-2:] == "__":
             raise AttributeError(name)
-        return _CONN.result(_CONN.request(["attr", self._cp_ref(), name]))
+        return _CONN.result(_CONN.request(["attr", self._cp_object(), name]))
 
     def __getitem__(self, key):
-        return _CONN.result(_CONN.request(["item", self._cp_ref(), _CONN.tree(key)]))
+        return _CONN.result(_CONN.request(["item", self._cp_object(), _CONN.tree(key)]))
 
     def _cp_unary(self, what: str, typ: type):
-        value = _CONN.result(_CONN.request(["unary", self._cp_ref(), what]))
+        value = _CONN.result(_CONN.request(["unary", self._cp_object(), what]))
         if type(value) is not typ:
             raise NotPlainValue(f"{what}() of a value of the sample gave a {type(value).__name__}")
         return value
@@ -211,11 +222,19 @@ class Conn:
         self.broken: int | None = None
         self.load_failed: int | None = None
         self.pending = 0  # hello/reset requests sent whose answers are not read yet
+        self.requests: list[bytes] | None = None  # the conversation, when recorded (counted runs)
+        self.replies: list[list] = []
+
+    def _queue(self, msg: list) -> None:
+        data = wire.dumps(msg)
+        if self.requests is not None:
+            self.requests.append(data)
+        self.chan.queue(data)
 
     def send_nowait(self, msg: list) -> None:
         """Queue ``msg``; it leaves with the next request, and its answer (``loaded``/``failed``) is read
         before that request's."""
-        self.chan.queue(wire.dumps(msg))
+        self._queue(msg)
         self.pending += 1
 
     def settle(self) -> None:
@@ -262,7 +281,7 @@ class Conn:
             raise _Broken
         if self.load_failed is not None:
             raise _LoadFailed
-        self.chan.queue(wire.dumps(msg))
+        self._queue(msg)
         self.settle()
         return self._read()
 
@@ -283,6 +302,8 @@ class Conn:
             if reply[0] == "failed":
                 self.load_failed = wire.KILLED if len(reply) > 1 and reply[1] == wire.KILLED else wire.ERROR
                 raise _LoadFailed
+            if self.requests is not None:
+                self.replies.append(reply)
             return reply
 
     def result(self, reply: list):
@@ -322,16 +343,16 @@ class Conn:
         reply = self.request(["get", name])
         kind = reply[0]
         if kind == "missing":
-            if name in _IMPORTABLE:  # a standard module the test uses but did not import itself
-                return importlib.import_module(name)
+            if name == _ENTRY_POINT:  # not the judge's builtin of the same name
+                raise NameError(f"name {name!r} is not defined by the sample")
             raise KeyError(name)
-        if kind == "module":  # the judge's own copy, never the sample's module object
-            for cand in (name, reply[1] if len(reply) > 1 else None):
-                if type(cand) is str and cand.split(".")[0] in _IMPORTABLE:
-                    try:
-                        return importlib.import_module(cand)
-                    except ImportError:
-                        continue
+        if kind == "module":  # an alias (``np``) of a module the sample imported: the judge's own copy
+            reported = reply[1] if len(reply) > 1 else None
+            if type(reported) is str and reported in _IMPORTABLE:
+                try:
+                    return importlib.import_module(reported)
+                except ImportError:
+                    pass
             raise KeyError(name)
         return self.result(reply)
 
@@ -366,8 +387,16 @@ class _Globals(dict):
     __slots__ = ("base",)
 
     def __missing__(self, name: str):
-        if name in _BUILTIN_NAMES and name != _ENTRY_POINT:  # the judge's own builtins
-            raise KeyError(name)
+        if name != _ENTRY_POINT:
+            if name in _BUILTIN_NAMES:  # the judge's own builtins
+                raise KeyError(name)
+            if name in _IMPORTABLE:  # a standard module the test uses is the judge's own, never the sample's
+                try:
+                    value = importlib.import_module(name)
+                except ImportError:
+                    raise KeyError(name) from None
+                dict.__setitem__(self, name, value)
+                return value
         value = _CONN.lookup(name)
         dict.__setitem__(self, name, value)
         base = getattr(self, "base", None)
@@ -397,7 +426,10 @@ def _run(conn: Conn, index: int, source: str | None, setup, state: dict) -> tupl
     conn.load_failed = None
     verdict = wire.ERROR
     try:
-        conn.send_nowait(["reset"] if state.get("started") else ["hello"])
+        if not state.get("started"):
+            conn.send_nowait(["hello"])
+        elif not state.get("one_load"):  # each unit on a freshly loaded program (a timed run loads once)
+            conn.send_nowait(["reset"])
         state["started"] = True
         if setup is None or source is None:
             raise RuntimeError("no such test unit, or its setup does not compile")
@@ -432,16 +464,21 @@ def _run(conn: Conn, index: int, source: str | None, setup, state: dict) -> tupl
 def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
     """Judge one sample (its channel and tests): one verdict frame per ``go``; False when this process
     should go (the server ended, or this sample's channel broke)."""
-    global _CONN, _ENTRY_POINT
+    global _CONN, _ENTRY_POINT, _RECORDED
     conn = _CONN = Conn(channel, limit)
+    _RECORDED = None
+    if plan.get("record"):
+        conn.requests = []
     _ENTRY_POINT = str(plan.get("entry_point") or "")
+    with contextlib.suppress(OSError):  # the sample's directory: a test may read the files it wrote
+        os.chdir(plan.get("cwd") or os.environ.get("HOME", "/"))
     try:
         setup = _compiled(plan.get("setup") or "", "<setup>")
     except BaseException as exc:  # noqa: BLE001
         setup = None
         confine.log_exc("setup", exc)
     units = dict(plan["units"])
-    state: dict = {}
+    state: dict = {"one_load": bool(plan.get("one_load"))}
     try:
         while True:
             try:
@@ -461,6 +498,41 @@ def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
         with contextlib.suppress(OSError):
             conn.chan.flush()
         os.close(channel)
+        if conn.requests is not None:
+            _RECORDED = (conn.requests, conn.replies)
+
+
+_RECORDED: tuple[list[bytes], list[list]] | None = None  # the last recorded conversation
+
+
+def _replay_plan(ctl, channel: int, limit: int) -> bool:
+    """The calibration of a counted run (``sample.Echo``): the recorded answers first, then, on ``go``,
+    every recorded request again, in order, each answer read; one verdict frame. False when this process
+    should go."""
+    requests, replies = _RECORDED or ([], [])
+    chan = wire.Channel(channel, limit)
+    try:
+        try:
+            chan.send(wire.dumps([[wire.loads(q), a] for q, a in zip(requests, replies, strict=False)]))
+        except (OSError, wire.Refused):
+            return True
+        while True:
+            try:
+                kind, index, _ = wire.CTL.unpack(wire.read_exact(ctl.fileno(), wire.CTL.size))
+            except (EOFError, OSError):
+                return False
+            if kind != b"U":
+                return True
+            try:
+                for data in requests:
+                    chan.send(data)
+                    chan.recv()
+            except (EOFError, OSError, wire.Refused):
+                wire.send_ctl(ctl.fileno(), b"G", index, wire.ERROR)
+                return True
+            wire.send_ctl(ctl.fileno(), b"V", index, wire.PASS)
+    finally:
+        os.close(channel)
 
 
 def main(limit: int) -> None:
@@ -475,5 +547,7 @@ def main(limit: int) -> None:
             plan, fds = wire.recv_obj_fds(ctl, 1)
         except (EOFError, OSError):
             os._exit(0)
-        if not fds or not _serve_plan(ctl, plan, fds[0], limit):
+        if not fds:
+            os._exit(0)
+        if not (_replay_plan(ctl, fds[0], limit) if plan.get("replay") else _serve_plan(ctl, plan, fds[0], limit)):
             os._exit(0)

@@ -16,6 +16,8 @@ judge treats every answer as the sample's own return value and decodes it strict
 from __future__ import annotations
 
 import builtins
+import gc
+import json
 import os
 import random
 import sys
@@ -60,8 +62,24 @@ def fresh_module(name: str) -> dict:
     return ns
 
 
-def _compile(program: str) -> types.CodeType | None:
-    """Compile and report on the status pipe; None when the program does not compile."""
+def _receive() -> str:
+    """The program (and stdin input) the server sends first on the channel."""
+    try:
+        msg = wire.loads(wire.recv_msg(DATA_FD, 1 << 30))
+        program, stdin = str(msg[1]), msg[2]
+    except (EOFError, OSError, wire.Refused, IndexError):
+        os._exit(0)
+    if stdin is not None:
+        fd = os.memfd_create("stdin", 0)
+        wire.write_all(fd, str(stdin).encode("utf-8", "surrogateescape"))
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.dup2(fd, 0)
+        os.close(fd)
+    return program
+
+
+def _compile(program: str, report: bool = True) -> types.CodeType | None:
+    """Compile and report on the status pipe (``C`` only when ``report``); None when it does not compile."""
     try:
         code = compile(program, "<solution>", "exec", dont_inherit=True, optimize=0)
     except MemoryError:
@@ -71,8 +89,27 @@ def _compile(program: str) -> types.CodeType | None:
         confine.log_exc("compile", exc)  # first: the server ends this process once it reads the status
         os.write(STATUS_FD, b"S")
         return None
-    os.write(STATUS_FD, b"C")
+    if report:
+        os.write(STATUS_FD, b"C")
     return code
+
+
+def _timed_start(timed: dict) -> None:
+    """The start of a timed run, before any sample code: for a counted run, a snapshot of the instruction
+    count (a child that exits at once, so valgrind writes the count so far to that child's own file);
+    then the timing filter (no new processes, no executable memory, no changing what a path is); then
+    ``C`` and the snapshot's pid on the status pipe. The server reads this process's CPU clock (and the
+    snapshot) while it waits for its first request, and again after the last answer of the run."""
+    gc.collect()  # the garbage collector's counts start from zero: its passes fall at the same points every run
+    gc.disable()
+    snap = 0
+    if timed.get("counted"):
+        snap = os.fork()
+        if snap == 0:
+            os._exit(0)
+        os.waitpid(snap, 0)
+    confine.jail().load_filter(timed["filter"])
+    os.write(STATUS_FD, b"C" + snap.to_bytes(4, "little"))
 
 
 def _exc_reply(exc: BaseException) -> list:
@@ -99,18 +136,21 @@ class Callback:
 class Server:
     """Answers the judge: get a global, call, read an attribute or item, iterate, convert to str/int/..."""
 
-    def __init__(self, code: types.CodeType, cpu_seconds: int, limit: int) -> None:
-        self.code, self.cpu, self.limit = code, cpu_seconds, limit
-        self.chan = wire.Channel(DATA_FD, 1 << 30)
+    def __init__(self, code: types.CodeType, cpu_seconds: int, limit: int, timed: bool = False) -> None:
+        self.code, self.cpu, self.limit, self.timed = code, cpu_seconds, limit, timed
+        self.chan = wire.Channel(DATA_FD, 1 << 30, exact=timed)
         self.objs: dict[int, object] = {}
         self.next_id = 0
         self.failed: list | None = None
         self.ns: dict = {}
+        self.loaded = False
 
     def load(self) -> None:
         """Run the program in a fresh module (each test unit starts from one)."""
+        self.loaded = True
         self.objs.clear()
-        confine.cpu_budget(self.cpu)
+        if not self.timed:  # an armed CPU timer makes the process CPU clock tick-granular: not in timed runs
+            confine.cpu_budget(self.cpu)
         random.seed(0)  # a sample that draws random numbers gives the same answers every run
         self.ns = fresh_module("solution")
         try:
@@ -157,7 +197,7 @@ class Server:
         if len(data) > self.limit:
             data = wire.dumps(["bad", f"value of {len(data)} bytes exceeds {self.limit}"])
         self.chan.queue(data)
-        if not self.chan.ready():
+        if self.timed or not self.chan.ready():
             self.chan.flush()
 
     def recv(self) -> list:
@@ -196,6 +236,8 @@ class Server:
             self.load()
             return self.failed or ["loaded"]
         if op == "hello":
+            if not self.loaded:  # a timed run loads the program on the judge's first request
+                self.load()
             return self.failed or ["loaded"]
         if self.failed:
             return self.failed
@@ -206,6 +248,22 @@ class Server:
         except BaseException as exc:  # noqa: BLE001 - the sample's exception is its answer
             confine.log_exc(op, exc)
             return _exc_reply(exc)
+
+    def _call(self, msg: list) -> list:
+        fn = self.value(msg[1])
+        args = [self.value(a) for a in msg[2]]
+        kwargs = {str(k): self.value(v) for k, v in msg[3]}
+        watched = [(i, a) for i, a in enumerate(args) if type(a) in (list, dict, set)]
+        watched += [(k, a) for k, a in kwargs.items() if type(a) in (list, dict, set)]
+        before = [wire.dumps(self.tree(a)) for _, a in watched]
+        result = fn(*args, **kwargs)
+        out = self.tree(result)
+        changes = []
+        for (key, a), old in zip(watched, before, strict=True):
+            t = self.tree(a)
+            if wire.dumps(t) != old:
+                changes.append([key, t])
+        return ["ok", out, changes]
 
     def _dispatch(self, op: str, msg: list) -> list:
         if op == "get":
@@ -221,20 +279,7 @@ class Server:
                 tree = ["n", name]
             return ["ok", tree]
         if op == "call":
-            fn = self.value(msg[1])
-            args = [self.value(a) for a in msg[2]]
-            kwargs = {str(k): self.value(v) for k, v in msg[3]}
-            watched = [(i, a) for i, a in enumerate(args) if type(a) in (list, dict, set)]
-            watched += [(k, a) for k, a in kwargs.items() if type(a) in (list, dict, set)]
-            before = [wire.dumps(self.tree(a)) for _, a in watched]
-            result = fn(*args, **kwargs)
-            out = self.tree(result)
-            changes = []
-            for (key, a), old in zip(watched, before, strict=True):
-                t = self.tree(a)
-                if wire.dumps(t) != old:
-                    changes.append([key, t])
-            return ["ok", out, changes]
+            return self._call(msg)
         if op == "attr":
             return ["ok", self.tree(getattr(self.value(msg[1]), str(msg[2])))]
         if op == "item":
@@ -269,26 +314,128 @@ class Server:
         return ["bad", f"unknown request {op!r}"]
 
 
-def run_judged(program: str, cpu_seconds: int, limit: int) -> None:
-    """Serve a judge (never returns)."""
-    code = _compile(program)
+def run_judged(cpu_seconds: int, limit: int, timed: dict | None = None) -> None:
+    """Serve a judge (never returns). A timed run loads the program only on the judge's first request."""
+    code = _compile(_receive(), report=timed is None)
     if code is None:
         os._exit(0)
-    server = Server(code, cpu_seconds, limit)
-    server.load()
-    os.write(STATUS_FD, b"R" if server.failed is None else (b"K" if server.failed[1] == wire.KILLED else b"E"))
+    server = Server(code, cpu_seconds, limit, timed is not None)
+    if timed is not None:
+        _timed_start(timed)
+    else:
+        server.load()
+        os.write(STATUS_FD, b"R" if server.failed is None else (b"K" if server.failed[1] == wire.KILLED else b"E"))
     os.close(STATUS_FD)
     server.serve()
     os._exit(0)
 
 
-def run_io(program: str, cpu_seconds: int) -> None:
-    """Run the program once as ``__main__`` on its stdin; the exit status says how it ended."""
-    code = _compile(program)
+_STAND_SLOTS = (
+    "__call__", "__getattr__", "__getitem__", "__str__", "__repr__", "__int__", "__float__", "__index__",
+    "__bool__", "__len__", "__iter__", "__next__",
+)  # fmt: skip
+
+
+class Echo(Server):
+    """The harness of a counted run without its program: the judge replays the run's requests and this
+    process serves them with the same code as the run (``Server.handle``), the program's globals and
+    objects standing in for themselves with the run's recorded answers (rebuilt before counting starts).
+    Its count is the harness's share of the run: the run's count minus this one is the program's work."""
+
+    def __init__(self, conversation: list, limit: int) -> None:
+        super().__init__(compile("", "<solution>", "exec", dont_inherit=True), 0, limit, timed=True)
+        answers: list = []
+        self.answer = confine.jail().Answers(answers)  # the next answer, whatever the arguments (C: no frame)
+        self.stand = type("Stand", (), {"__slots__": (), **dict.fromkeys(_STAND_SLOTS, self.answer)})()
+        self.names: dict = {}
+        for pair in conversation:
+            if type(pair) is list and len(pair) == 2 and type(pair[0]) is list and type(pair[1]) is list:
+                self._prepare(pair[0], pair[1], answers)
+
+    def _value(self, t: object) -> object:
+        return _FROM_TREE(t, lambda tag, hid: self.stand)
+
+    def _prepare(self, request: list, reply: list, answers: list) -> None:
+        op, kind = request[0] if request else None, reply[0] if reply else None
+        try:
+            if op == "get":
+                if kind == "ok" and len(reply) >= 2 and type(request[1]) is str:
+                    value = self._value(reply[1])
+                    self.names[request[1]] = self.answer if value is self.stand else value
+            elif op == "next":
+                if kind == "items" and len(reply) == 3 and type(reply[1]) is list:
+                    answers.extend(self._value(t) for t in reply[1])
+                    end = reply[2]
+                    if end == "stop":
+                        answers.append(StopIteration())
+                    elif type(end) is list and end and end[0] == "raise":
+                        answers.append(Exception(str(end[2]) if len(end) > 2 else ""))
+            elif op in ("call", "attr", "item", "unary"):
+                if kind == "ok" and len(reply) >= 2:
+                    answers.append(self._value(reply[1]))
+                elif kind == "raise":
+                    answers.append(Exception(str(reply[2]) if len(reply) > 2 else ""))
+                else:
+                    answers.append(None)
+        except wire.Refused:
+            answers.append(None)
+
+    def load(self) -> None:
+        super().load()
+        self.ns.update(self.names)
+
+
+def _private_from_tree():
+    """``wire.from_tree`` as a copy with code objects of its own. The echo decodes the recorded answers
+    before its count starts; with the harness's own decoder that would warm up (quicken, specialise) code
+    the measured run had to warm up while counted, and the echo's share would come out too small."""
+    g = dict(vars(wire))
+    for name in ("from_tree", "_int"):
+        fn = getattr(wire, name)
+        g[name] = types.FunctionType(fn.__code__.replace(), g, name, fn.__defaults__)
+    return g["from_tree"]
+
+
+_FROM_TREE = None
+
+
+def run_echo(limit: int, timed: dict) -> None:
+    """A counted run's calibration (``Echo``): the conversation (requests and answers) comes from the judge
+    first, read and parsed without the harness's code (C parser, own loop), for the reason above."""
+    global _FROM_TREE
+    _receive()
+    _FROM_TREE = _private_from_tree()
+    data = bytearray()
+    try:
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):
+            chunk = os.read(DATA_FD, 1 << 20)
+            if not chunk:
+                os._exit(0)
+            data += chunk
+        text = bytes(data[4 : 4 + int.from_bytes(data[:4], "little")]).decode("ascii")
+        conversation = json.scanner.c_make_scanner(json.decoder.JSONDecoder())(text, 0)[0]
+    except (OSError, ValueError, RecursionError, StopIteration, IndexError):
+        os._exit(0)
+    server = Echo(conversation if type(conversation) is list else [], limit)
+    _timed_start(timed)
+    os.close(STATUS_FD)
+    server.serve()
+    os._exit(0)
+
+
+def run_io(cpu_seconds: int, timed: dict | None = None) -> None:
+    """Run the program once as ``__main__`` on its stdin; the exit status says how it ended. A timed run
+    starts when the server writes a byte to the channel."""
+    code = _compile(_receive(), report=timed is None)
     if code is None:
         os._exit(0)
+    if timed is not None:
+        _timed_start(timed)
     os.close(STATUS_FD)
-    confine.cpu_budget(cpu_seconds)
+    if timed is not None and not os.read(DATA_FD, 1):
+        os._exit(0)
+    if timed is None:
+        confine.cpu_budget(cpu_seconds)
     rc = EXIT_OK
     try:
         exec(code, fresh_module("__main__"))
@@ -307,10 +454,10 @@ def run_io(program: str, cpu_seconds: int) -> None:
     os._exit(rc)
 
 
-def run_inproc(program: str, cpu_seconds: int) -> None:
+def run_inproc(cpu_seconds: int) -> None:
     """A test unit the judge cannot run apart from the sample (trust level ``in-process``): program, setup
     and unit run here, and this process reports the unit's verdict itself."""
-    code = _compile(program)
+    code = _compile(_receive())
     if code is None:
         os._exit(0)
     os.close(STATUS_FD)

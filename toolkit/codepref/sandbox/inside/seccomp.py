@@ -11,12 +11,17 @@ Policy (everything else is allowed):
     ``tkill``, ``pidfd_send_signal``;
   * refused with ``EPERM``: SysV IPC (``shmget``, ``msgget``, ``semget`` and their operations) and POSIX
     message queues, so no sample can leave IPC state behind for the next one;
+  * refused with ``EPERM``: signals carrying data (``rt_sigqueueinfo``, ``rt_tgsigqueueinfo``);
   * ``clone3`` answers ``ENOSYS`` so glibc falls back to ``clone``, whose flags can be inspected.
+
+``compile_timing_filter`` is stacked on top for a timed run (the timing stage): it also refuses new
+processes (threads stay allowed: their CPU time is the process's), executable memory the sample could
+write (``mprotect`` with ``PROT_EXEC``, ``memfd_create``), and changing what a path is (``chmod``,
+``mknod``, ``symlink``, ``link``), so the measurement's own files keep their meaning.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import platform
 import struct
@@ -92,6 +97,23 @@ _ARCHES: dict[str, tuple[int, dict[str, int]]] = {
             "mq_timedreceive": 243,
             "mq_notify": 244,
             "mq_getsetattr": 245,
+            "rt_sigqueueinfo": 129,
+            "rt_tgsigqueueinfo": 297,
+            "fork": 57,
+            "vfork": 58,
+            "mprotect": 10,
+            "mmap": 9,
+            "pkey_mprotect": 329,
+            "memfd_create": 319,
+            "chmod": 90,
+            "fchmod": 91,
+            "fchmodat": 268,
+            "mknod": 133,
+            "mknodat": 259,
+            "symlink": 88,
+            "symlinkat": 266,
+            "link": 86,
+            "linkat": 265,
         },
     ),
     "aarch64": (
@@ -147,6 +169,17 @@ _ARCHES: dict[str, tuple[int, dict[str, int]]] = {
             "mq_timedreceive": 183,
             "mq_notify": 184,
             "mq_getsetattr": 185,
+            "rt_sigqueueinfo": 138,
+            "rt_tgsigqueueinfo": 240,
+            "mprotect": 226,
+            "mmap": 222,
+            "pkey_mprotect": 288,
+            "memfd_create": 279,
+            "fchmod": 52,
+            "fchmodat": 53,
+            "mknodat": 33,
+            "symlinkat": 36,
+            "linkat": 37,
         },
     ),
 }
@@ -201,6 +234,8 @@ _REFUSED = (
     "mq_timedreceive",
     "mq_notify",
     "mq_getsetattr",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
 )
 
 _PID_SLOT = 0xDEADBEEF  # placeholder constants patched per child
@@ -233,10 +268,6 @@ class _Asm:
         return bytes(out)
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
 class SeccompFilter:
     """A compiled filter; :meth:`load` installs it in the calling process (irreversible)."""
 
@@ -244,29 +275,22 @@ class SeccompFilter:
         self.program = program
         self._pid_offsets = pid_offsets
         self._neg_offsets = neg_offsets
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._prctl = self._libc.prctl
-        self._prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-        # everything ctypes needs is built once here; a child only patches its pid in place and loads
-        self._buf = bytearray(program)
-        self._cbuf = (ctypes.c_char * len(program)).from_buffer(self._buf)
-        self._prog = _SockFprog(len(program) // 8, ctypes.addressof(self._cbuf))
-        self._prog_addr = ctypes.addressof(self._prog)
 
     def load(self, pid: int) -> None:
         """Allow signals only to ``pid``'s own process/group, then install the filter (raises OSError)."""
+        import confine
+
+        buf = bytearray(self.program)
         for off in self._pid_offsets:
-            struct.pack_into("=I", self._buf, off + 4, pid)
+            struct.pack_into("=I", buf, off + 4, pid)
         for off in self._neg_offsets:
-            struct.pack_into("=I", self._buf, off + 4, (-pid) & 0xFFFFFFFF)
-        if self._prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-        if self._prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._prog_addr, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+            struct.pack_into("=I", buf, off + 4, (-pid) & 0xFFFFFFFF)
+        confine.jail().load_filter(bytes(buf))
 
 
-def compile_filter(machine: str | None = None) -> SeccompFilter:
-    """Assemble the policy for this machine's architecture (raises RuntimeError when unsupported)."""
+def _prologue(machine: str | None) -> tuple[_Asm, str, dict[str, int]]:
+    """A program that kills a call of another architecture and loads the syscall number: (asm, machine,
+    syscall numbers)."""
     machine = machine or platform.machine()
     if machine not in _ARCHES:
         raise RuntimeError(f"no seccomp syscall table for architecture {machine!r}")
@@ -275,6 +299,22 @@ def compile_filter(machine: str | None = None) -> SeccompFilter:
     a.op(_LD_ABS, _ARCH)
     a.op(_JEQ, audit_arch, 0, "kill")
     a.op(_LD_ABS, _NR)
+    return a, machine, nr
+
+
+def _returns(a: _Asm) -> None:
+    """The ``allow``, ``kill`` and ``eperm`` exits."""
+    a.label("allow")
+    a.op(_RET, RET_ALLOW)
+    a.label("kill")
+    a.op(_RET, RET_KILL)
+    a.label("eperm")
+    a.op(_RET, RET_EPERM)
+
+
+def compile_filter(machine: str | None = None) -> SeccompFilter:
+    """Assemble the policy for this machine's architecture (raises RuntimeError when unsupported)."""
+    a, machine, nr = _prologue(machine)
     if machine in ("x86_64", "amd64"):
         a.op(_JGE, 0x40000000, "kill", 0)  # x32 ABI
     for name in _KILLED:
@@ -305,12 +345,44 @@ def compile_filter(machine: str | None = None) -> SeccompFilter:
     a.op(_LD_ABS, _arg_lo(0))
     pid_offsets.append(len(a.ins))
     a.op(_JEQ, _PID_SLOT, "allow", "eperm")
-    a.label("allow")
-    a.op(_RET, RET_ALLOW)
-    a.label("kill")
-    a.op(_RET, RET_KILL)
-    a.label("eperm")
-    a.op(_RET, RET_EPERM)
+    _returns(a)
     a.label("enosys")
     a.op(_RET, RET_ENOSYS)
     return SeccompFilter(a.assemble(), [8 * i for i in pid_offsets], [8 * i for i in neg_offsets])
+
+
+_TIMING_REFUSED = (
+    "fork", "vfork", "memfd_create", "chmod", "fchmod", "fchmodat", "mknod", "mknodat", "symlink", "symlinkat",
+    "link", "linkat",
+)  # fmt: skip
+_CLONE_THREAD, _PROT_EXEC, _MAP_ANONYMOUS = 0x00010000, 0x4, 0x20
+
+
+def compile_timing_filter(machine: str | None = None, *, valgrind: bool = False) -> bytes:
+    """The extra policy of a timed run (see the module docstring), as a BPF program. ``valgrind``: the
+    process runs under valgrind, whose translation cache grows by anonymous executable mappings, so
+    ``mmap`` is left alone (the sample's code is translated by valgrind, and ctypes is not there)."""
+    a, _, nr = _prologue(machine)
+    for name in _TIMING_REFUSED:
+        if name in nr:
+            a.op(_JEQ, nr[name], "eperm", 0)
+    a.op(_JEQ, nr["clone"], "clone", 0)
+    a.op(_JEQ, nr["mprotect"], "prot", 0)
+    a.op(_JEQ, nr["pkey_mprotect"], "prot", 0)
+    if not valgrind:
+        a.op(_JEQ, nr["mmap"], "map", 0)
+    a.op(_RET, RET_ALLOW)
+    if not valgrind:
+        a.label("map")  # mmap(addr, len, prot, flags, ...): executable only when it maps a file (libraries)
+        a.op(_LD_ABS, _arg_lo(2))
+        a.op(_JSET, _PROT_EXEC, 0, "allow")
+        a.op(_LD_ABS, _arg_lo(3))
+        a.op(_JSET, _MAP_ANONYMOUS, "eperm", "allow")
+    a.label("clone")  # threads only
+    a.op(_LD_ABS, _arg_lo(0))
+    a.op(_JSET, _CLONE_THREAD, "allow", "eperm")
+    a.label("prot")  # mprotect(addr, len, prot): never executable
+    a.op(_LD_ABS, _arg_lo(2))
+    a.op(_JSET, _PROT_EXEC, "eperm", "allow")
+    _returns(a)
+    return a.assemble()

@@ -18,6 +18,7 @@ class SandboxSettings(NamedTuple):
     tmp_root: str  # where the per-process working directories live ("/tmp" inside bubblewrap)
     sample_uid: int | None = None  # unprivileged uid of sample processes (None: no setuid layer)
     judge_uid: int | None = None  # another uid for judge processes, so a sample cannot reach them
+    untrusted_uid: int | None = None  # a third for judges of model-written tests (they cannot reach the kept one)
     seccomp: bool = True
     unshare_net: bool = False  # unshare the network namespace here (when bubblewrap did not)
     timeout: float = 3.0  # wall seconds per test unit (and for loading the program)
