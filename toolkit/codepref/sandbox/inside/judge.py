@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import collections
 import contextlib
+import hashlib
 import importlib
 import os
 import random
@@ -485,6 +486,9 @@ def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
                 kind, index, _ = wire.CTL.unpack(wire.read_exact(ctl.fileno(), wire.CTL.size))
             except (EOFError, OSError):
                 return False
+            if kind == b"H":  # the recorded conversation's digest: the server reuses echo counts by it
+                wire.write_all(ctl.fileno(), wire.CTL.pack(b"H", index, 0) + _digest(conn))
+                continue
             if kind != b"U":  # done with this sample
                 return True
             random.seed(index)  # tests that draw from the global generator see the same inputs every run
@@ -503,6 +507,14 @@ def _serve_plan(ctl, plan: dict, channel: int, limit: int) -> bool:
 
 
 _RECORDED: tuple[list[bytes], list[list]] | None = None  # the last recorded conversation
+
+
+def _digest(conn: Conn) -> bytes:
+    """SHA-256 of the conversation recorded so far (each request and answer, length-prefixed)."""
+    h = hashlib.sha256()
+    for data in [*(conn.requests or []), b"--", *(wire.dumps(r) for r in conn.replies)]:
+        h.update(wire.HDR.pack(len(data)) + data)
+    return h.digest()
 
 
 def _replay_plan(ctl, channel: int, limit: int) -> bool:

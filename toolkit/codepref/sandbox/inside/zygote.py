@@ -258,6 +258,8 @@ class Zygote:
             _, status, cpu = struct.unpack("<iid", reply)
             self.children.pop(pid, None)
             confine.kill_group(pid)
+            # emptied here, not in the next counted process: what it finds there would change its count
+            confine.fresh_dir(self.dirs["sample"], self.s.sample_uid, 0o755, mount=False)
             self.rep.send(marshal.dumps(("exit", pid, status, cpu)))
             confine.reap_zombies()
 
