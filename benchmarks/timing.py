@@ -233,8 +233,9 @@ def main() -> None:
             xs = [r[k] for r in runs if r[k] is not None]
             nulls += len(xs) < repeats
             means.append(statistics.mean(xs) if xs else float("nan"))
-            if len(xs) >= 2:
-                covs.append(statistics.pstdev(xs) / statistics.mean(xs))
+            if len(xs) >= 2:  # (a count of 0, below the harness's resolution, repeats exactly: CoV 0)
+                mean = statistics.mean(xs)
+                covs.append(statistics.pstdev(xs) / mean if mean else 0.0)
         rank = means if key != "runtime_ratio" else flat(values(time_samples(ds, cfg), "runtime_ns"))
         tau_w = kendall(means, ref, within)
         tau_o = kendall(rank, ref, overall) if key != "runtime_ratio" else float("nan")
@@ -286,8 +287,8 @@ def humaneval(n: int) -> None:
             v, s = measure(ds, TimingConfig(mode=mode), key)
             runs.append([x[0] for x in v])
             spent.append(s)
-        both = [(a, b) for a, b in zip(*runs, strict=True) if a and b]
-        diff = statistics.median(abs(a - b) / max(a, b) for a, b in both) if both else float("nan")
+        both = [(a, b) for a, b in zip(*runs, strict=True) if a is not None and b is not None]
+        diff = statistics.median(abs(a - b) / max(a, b, 1) for a, b in both) if both else float("nan")
         secs[mode] = statistics.mean(spent) / n
         med = statistics.median(a for a, _ in both) if both else float("nan")
         print(

@@ -23,9 +23,10 @@ class TimingConfig(ExecutionConfig):
     mode: str = field(
         default="count",
         metadata={
-            "help": "count (default: valgrind instruction counts of each run, deterministic), code-optimise "
-            "(the paper's Algorithm 1 on CPU time: batches of runs until CoV <= threshold, in several "
-            "repetitions), interleaved (candidates of a problem run round-robin; CPU time + ratio to the round)"
+            "help": "count (default: exact instruction counts of the program's work in a run), code-optimise "
+            "(the paper's Algorithm 1 on CPU time: batches of cold runs until CoV <= threshold, in several "
+            "repetitions; µs-scale programs are often too noisy for it), interleaved (candidates of a problem "
+            "run round-robin; CPU time + ratio to the round)"
         },
     )
     tests: str = field(
