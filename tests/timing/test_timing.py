@@ -538,3 +538,29 @@ def test_interleaved_mode_ratio_and_resume(tmp_path):
     again = time_samples(ds, cfg, work_dir=tmp_path)  # resumed from the saved shard: identical
     assert again.to_list() == out.to_list()
     assert get_provenance(out)["time"]["mode"] == "interleaved"
+
+
+@needs_valgrind
+def test_count_mode_stdin_stdout_and_model_written_tests():
+    # stdin/stdout problems: one counted process per input, the empty program's run subtracted
+    io = {"input": ["3\n", "400\n"], "output": ["3\n", "79800\n"]}
+    loop = "n = int(input())\ns = 0\nfor i in range(n):\n    s += i\nprint(s)\n"
+    closed = "n = int(input())\nprint(n * (n - 1) // 2)\n"
+    wrong = "print(0)\n"
+    row = {"task_id": "t/io", "tests": [], "samples": [loop, closed, wrong], "passed": [True, True, False]}
+    out = time_samples(Dataset.from_list([{**row, "io_tests": io}]), TimingConfig(mode="count"))[0]
+    assert out["cost"][0] > 100 * 30 and out["cost"][0] > 3 * out["cost"][1]
+    assert out["runtime_cov"][:2] == [0.0, 0.0] and out["cost"][2] is None
+    # CodeDPO's credible tests are model-written: judged by a judge of their own, counted the same way
+    gen = {
+        "task_id": "t/gen",
+        "tests": [],
+        "samples": [QUADRATIC, LINEAR, WRONG],
+        "gen_tests": TESTS,
+        "gen_exec_matrix": [[0, 0], [0, 0], [1, 1]],
+        "score": [2.0, 1.0, 0.0],
+    }
+    cfg = TimingConfig(mode="count", tests="credible")
+    a, b = time_samples(Dataset.from_list([gen]), cfg)[0], time_samples(Dataset.from_list([gen]), cfg)[0]
+    assert a["cost"][0] > 5 * a["cost"][1] > 0 and a["cost"][2] is None
+    assert a["cost"] == b["cost"]
