@@ -11,6 +11,7 @@ from datasets import Dataset
 from codepref.errors import ConfigError, DataError
 from codepref.pairs import effective_passed
 from codepref.provenance import get_provenance
+from codepref.sandbox.host import build_jail
 from codepref.timing import TimingConfig, measure, runner, time_samples
 from codepref.timing.transform import plan_row
 
@@ -31,7 +32,9 @@ FIB_TESTS = ["assert fib(15) == 610", "assert fib(16) == 987"]
 # fast settings for code-optimise semantics
 CO_FAST = dict(mode="code-optimise", batch_size=5, max_batches=3, processes=2, cov_threshold=10.0, max_seconds=20)
 
-needs_valgrind = pytest.mark.skipif(runner.find_valgrind() is None, reason="valgrind/gcc not installed")
+needs_valgrind = pytest.mark.skipif(
+    runner.find_valgrind() is None or build_jail() is None, reason="valgrind/gcc not installed"
+)
 
 
 def _row(samples, passed, tests=TESTS, **extra):
