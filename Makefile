@@ -48,9 +48,9 @@ system-deps:
 	fi
 
 # The demo's local dataset store lives inside demo-output, so every `make demo` starts clean and
-# `make recipe-*` (quickstart configs) find the dataset it published.
+# `make recipe-*` (quickstart configs) find the dataset it published. Only those targets see it.
 DEMO_HUB ?= $(CURDIR)/$(DEMO_DIR)/hub
-export CODEPREF_HUB ?= $(DEMO_HUB)
+demo recipe-sft recipe-dpo recipe-kto recipe-orpo recipe-rm recipe-ppo recipe-grpo: export CODEPREF_HUB ?= $(DEMO_HUB)
 DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --n 4 --max_new_tokens 128 --ks '[1,4]' --timing count
 
 demo: install

@@ -8,7 +8,16 @@ import os
 
 import pytest
 
-from codepref.execution import ExecutionConfig, Outcome, SampleResult, WorkerPool, exec_matrix, outputs_match
+from codepref.errors import CodeprefError, ConfigError
+from codepref.execution import (
+    ExecutionConfig,
+    Outcome,
+    SampleResult,
+    SandboxError,
+    WorkerPool,
+    exec_matrix,
+    outputs_match,
+)
 
 P, F, E, T, S, K = (int(o) for o in Outcome)
 
@@ -29,8 +38,11 @@ def test_config_fields_are_documented():
 
     for f in dataclasses.fields(ExecutionConfig):
         assert f.metadata.get("help"), f.name
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):  # a ValueError too, and a CodeprefError: the CLI reports it in one line
         ExecutionConfig(isolation="bogus")
+    with pytest.raises(ConfigError):
+        ExecutionConfig(timeout=0)
+    assert issubclass(SandboxError, CodeprefError)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -210,15 +209,18 @@ def test_helpers():
     assert Path(cards_dir(), "columns.yaml").is_file()
 
 
-def test_cards_dir_falls_back_to_the_copy_a_wheel_installs(tmp_path, monkeypatch):
-    # A non-editable install has no source tree: the templates come from <prefix>/share/codepref.
+def test_cards_are_package_data_found_next_to_the_module(tmp_path, monkeypatch):
+    # A non-editable install has no source tree: the templates ship inside the package (package data).
     source = cards_dir()
-    installed = tmp_path / "share" / "codepref" / "dataset_cards"
+    installed = tmp_path / "site-packages" / "codepref" / "hub" / "dataset_cards"
     shutil.copytree(source, installed)
     monkeypatch.delenv("CODEPREF_CARDS_DIR", raising=False)
-    monkeypatch.setattr(cards_mod, "__file__", str(tmp_path / "site-packages" / "codepref" / "hub" / "cards.py"))
-    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(cards_mod, "__file__", str(installed.parent / "cards.py"))
     assert cards_dir() == installed
-    monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty"))
+    monkeypatch.setattr(cards_mod, "__file__", str(tmp_path / "elsewhere" / "cards.py"))
     with pytest.raises(ConfigError, match="dataset card templates not found"):
         cards_dir()
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "hub/dataset_cards/*" in pyproject["tool"]["setuptools"]["package-data"]["codepref"]

@@ -6,6 +6,8 @@ import enum
 import os
 from dataclasses import asdict, dataclass, field
 
+from ..errors import ConfigError
+
 
 class Outcome(enum.IntEnum):
     """Outcome code of one (sample, test) check; stored as int8 in ``exec_matrix`` (public contract)."""
@@ -55,9 +57,9 @@ class ExecutionConfig:
 
     def __post_init__(self) -> None:
         if self.isolation not in ("auto", "full", "process", "none"):
-            raise ValueError(f"unknown isolation {self.isolation!r}")
+            raise ConfigError(f"unknown isolation {self.isolation!r}")
         if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
+            raise ConfigError("timeout must be positive")
 
     @property
     def n_slots(self) -> int:

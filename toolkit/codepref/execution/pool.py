@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..errors import BackendError
 from ..sandbox import host
 from .config import ExecutionConfig, Isolation, Outcome, SampleResult, TimedResult
 from .trust import trust_levels
@@ -32,7 +33,7 @@ _HDR = struct.Struct("<I")
 _START_TIMEOUT = 60.0
 
 
-class SandboxError(RuntimeError):
+class SandboxError(BackendError):
     """A fork server could not be started or stopped answering."""
 
 

@@ -68,10 +68,7 @@ class ExecuteConfig(ExecutionConfig):
     )
 
     def __post_init__(self) -> None:
-        try:
-            super().__post_init__()
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        super().__post_init__()
         if self.tests not in ("all", "ground_truth", "generated"):
             raise ConfigError(f"tests must be all, ground_truth or generated, got {self.tests!r}")
         if self.shard_size < 1:

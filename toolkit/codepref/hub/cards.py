@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -94,12 +93,11 @@ class CardInfo:
 
 
 def cards_dir() -> Path:
-    """The template folder: ``$CODEPREF_CARDS_DIR``, ``dataset_cards/`` at the source tree root, or the
-    copy a wheel installs under ``<prefix>/share/codepref/dataset_cards``."""
+    """The template folder: ``$CODEPREF_CARDS_DIR``, else the package's own ``dataset_cards`` (package data;
+    the repository's top-level ``dataset_cards/`` is a link to it)."""
     env = os.environ.get("CODEPREF_CARDS_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3] / "dataset_cards")
-    candidates.append(Path(sys.prefix) / "share" / "codepref" / "dataset_cards")
+    candidates.append(Path(__file__).resolve().parent / "dataset_cards")
     for c in candidates:
         if (c / "base.md").is_file():
             return c

@@ -80,10 +80,7 @@ class TimingConfig(ExecutionConfig):
     shard_size: int = field(default=16, metadata={"help": "problems per resumable shard"})
 
     def __post_init__(self) -> None:
-        try:
-            super().__post_init__()
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        super().__post_init__()
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.reference not in ("gmean", "first"):
