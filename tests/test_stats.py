@@ -42,7 +42,15 @@ def test_table1_style_numbers():
 
 
 def test_before_execution():
-    assert dataset_stats(Dataset.from_list([{"task_id": "a", "samples": ["x", "y"]}])) == {
-        "problems_total": 1,
-        "solutions_total": 2,
-    }
+    s = dataset_stats(Dataset.from_list([{"task_id": "a", "samples": ["x", "y"]}]))
+    assert s["problems_total"] == 1 and s["solutions_total"] == 2
+    assert not {"solutions_passing", "problems_kept", "pairs_total"} & set(s)
+
+
+def test_an_unstable_runtime_is_a_failure_in_every_view():
+    # codepref stats/show and the dataset card read the same numbers (they used to disagree)
+    ds = Dataset.from_list(
+        [{"task_id": "a", "samples": ["x", "y"], "passed": [True, True], "runtime_ns": [1.0, None]}]
+    )
+    s = dataset_stats(ds)
+    assert s["solutions_passing"] == 1 and s["pass_rate"] == 0.5

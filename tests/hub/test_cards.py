@@ -24,7 +24,7 @@ from codepref.hub.cards import (
     size_category,
     validate_card,
 )
-from codepref.hub.stats import config_statistics
+from codepref.stats import dataset_stats
 
 SPEC_COLUMNS = [
     "task_id",
@@ -97,17 +97,17 @@ def test_every_spec_column_is_documented_with_outcome_codes():
 
 
 def test_statistics():
-    stats = config_statistics(DatasetDict({"train": candidates()}))
-    assert stats["rows"] == 2 and stats["samples"] == 4 and stats["passed"] == 2
+    stats = dataset_stats(DatasetDict({"train": candidates()}))  # the same function as `codepref stats`
+    assert stats["rows"] == 2 and stats["solutions_total"] == 4 and stats["solutions_passing"] == 2
     assert stats["pass_rate"] == 0.5 and stats["problems_solved"] == 1
-    assert stats["pairs"] == 3 and stats["pairs_by_kind"] == {"pvf": 2, "qvs": 1}
+    assert stats["pairs_total"] == 3 and stats["pairs_per_kind"] == {"pvf": 2, "qvs": 1}
     kto = Dataset.from_dict({"prompt": ["p"] * 3, "completion": ["c"] * 3, "label": [True, False, True]})
-    assert config_statistics(DatasetDict({"train": kto}))["desirable"] == 2
+    assert dataset_stats(DatasetDict({"train": kto}))["desirable"] == 2
     trusted = Dataset.from_dict({"task_id": ["a", "b"], "test_trust": [["judged", "in-process"], ["judged"]]})
-    stats = config_statistics(DatasetDict({"train": trusted}))
+    stats = dataset_stats(DatasetDict({"train": trusted}))
     assert stats["tests_judged"] == 2 and stats["tests_in_process"] == 1
     sliced = candidates().select([1])  # an indices mapping must not leak rows
-    assert config_statistics(DatasetDict({"train": sliced.flatten_indices()}))["samples"] == 1
+    assert dataset_stats(DatasetDict({"train": sliced.flatten_indices()}))["solutions_total"] == 1
 
 
 def test_card_renders_all_sections_and_validates():

@@ -63,7 +63,7 @@ def test_cards_on_the_hub(hub_run):
     assert v1["codepref"]["version"] == "v1" and v2["codepref"]["version"] == "v2"
     assert [c["config_name"] for c in v2["configs"]] == ["pairs-all", "problems", "samples"]
     assert v2["codepref"]["statistics"]["samples"]["pass_rate"] == 0.5
-    assert v2["codepref"]["statistics"]["pairs-all"]["pairs_by_kind"] == {"pvf": 1, "qvs": 1}
+    assert v2["codepref"]["statistics"]["pairs-all"]["pairs_per_kind"] == {"pvf": 1, "qvs": 1}
     assert v2["codepref"]["provenance"]["model"] == "tiny"  # kept from v1's card
     assert 'load_dataset("tester/prefs", "samples", revision="v2")' in hub_run["readme"]["v2"]
     for readme in hub_run["readme"].values():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from collections import Counter
 from collections.abc import Sequence
 
 from datasets import Dataset
@@ -61,16 +60,17 @@ def _totals(ds: Dataset) -> Table:
         t.add_row("samples", str(len(samples)))
         t.add_row("compile rate", f"{sum(map(_compiles, samples)) / max(1, len(samples)):.1%}")
         t.add_row("empty samples", str(sum(1 for s in samples if not s.strip())))
-    if "passed" in cols:
-        passed = [p for row in ds["passed"] for p in row]
-        solved = sum(any(row) for row in ds["passed"])
-        t.add_row("passing samples", f"{sum(passed)}/{len(passed)} ({sum(passed) / max(1, len(passed)):.1%})")
-        t.add_row("problems solved", f"{solved}/{len(ds)}")
-    if "test_trust" in cols:
-        levels = Counter(level for row in ds["test_trust"] for level in row)
+    from ..stats import dataset_stats
+
+    stats = dataset_stats(ds)  # the numbers `codepref stats` and the dataset card show
+    if "solutions_passing" in stats:
+        n, ok = stats["solutions_total"], stats["solutions_passing"]
+        t.add_row("passing samples", f"{ok}/{n} ({stats['pass_rate']:.1%})")
+        t.add_row("problems solved", f"{stats['problems_solved']}/{len(ds)}")
+    if "tests_judged" in stats:
         t.add_row(
             "test trust",
-            f"{levels.get('judged', 0)} judged outside the sample's process, {levels.get('in-process', 0)} in-process",
+            f"{stats['tests_judged']} judged outside the sample's process, {stats['tests_in_process']} in-process",
         )
     return t
 

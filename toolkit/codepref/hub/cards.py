@@ -26,7 +26,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from .. import __version__
 from ..errors import ConfigError, DataError
-from .stats import config_statistics
+from ..stats import dataset_stats
 
 KINDS = ("problems", "samples", "pairs", "sft", "kto", "candidates", "generic")
 REQUIRED_KEYS = ("license", "task_categories", "tags", "size_categories", "configs", "pretty_name")
@@ -214,20 +214,20 @@ def _statistics_md(stats: dict[str, Any]) -> str:
     for split, rows in stats.get("splits", {}).items():
         lines.append(f"| rows ({split}) | {rows:,} |")
     for key, label in (
-        ("samples", "samples"),
-        ("passed", "passing samples"),
+        ("solutions_total", "samples"),
+        ("solutions_passing", "passing samples (with a stable runtime where timed)"),
         ("pass_rate", "pass rate"),
         ("problems_solved", "problems with ≥1 passing sample"),
         ("tests_judged", "tests judged outside the sample's process"),
         ("tests_in_process", "tests run inside the sample's process (trust level `in-process`)"),
-        ("pairs", "pairs"),
+        ("pairs_total", "pairs"),
         ("desirable", "desirable (label true)"),
         ("undesirable", "undesirable (label false)"),
     ):
         if key in stats:
             v = stats[key]
             lines.append(f"| {label} | {v:.2%} |" if key == "pass_rate" else f"| {label} | {v:,} |")
-    for kind, n in sorted(stats.get("pairs_by_kind", {}).items()):
+    for kind, n in sorted(stats.get("pairs_per_kind", {}).items()):
         lines.append(f"| pairs of kind `{kind}` | {n:,} |")
     return "\n".join(lines)
 
@@ -274,7 +274,7 @@ def render_card(
     stats = dict(block.get("statistics") or {})
     kinds = dict(block.get("kinds") or {})
     for name, dd in (new_configs or {}).items():
-        stats[name] = config_statistics(dd)
+        stats[name] = dataset_stats(dd)
         kinds[name] = info.kinds.get(name) or kind_of(name, next(iter(dd.values())).column_names)
     prov = scrub({**(block.get("provenance") or {}), **info.provenance})
     prov["codepref_version"] = __version__
