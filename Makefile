@@ -51,7 +51,7 @@ system-deps:
 # `make recipe-*` (quickstart configs) find the dataset it published. Only those targets see it.
 DEMO_HUB ?= $(CURDIR)/$(DEMO_DIR)/hub
 demo recipe-sft recipe-dpo recipe-kto recipe-orpo recipe-rm recipe-ppo recipe-grpo: export CODEPREF_HUB ?= $(DEMO_HUB)
-DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --n 4 --max_new_tokens 128 --ks '[1,4]' --timing count
+DEMO_EVAL := --task humaneval --task_ids '$(DEMO_TASKS)' --sampling.n 4 --sampling.max_new_tokens 128 --ks '[1,4]' --timing.mode count
 
 demo: install
 	rm -rf $(DEMO_DIR)
@@ -65,14 +65,14 @@ demo: install
 	@echo "== 3. a short DPO run (dynamic pairs per epoch) on the published candidates"
 	$(OFFLINE) $(BIN)/python recipes/dpo.py --config recipes/quickstart/dpo.yaml --max_steps 4 --output_dir $(DEMO_DIR)/dpo
 	@echo "== 4. evaluate base and DPO models, and compare"
-	$(OFFLINE) $(CODEPREF) eval --model smollm2-135m-instruct $(DEMO_EVAL) --output $(DEMO_DIR)/eval/base
-	$(OFFLINE) $(CODEPREF) eval --model $(DEMO_DIR)/dpo $(DEMO_EVAL) --output $(DEMO_DIR)/eval/dpo
+	$(OFFLINE) $(CODEPREF) eval --sampling.model smollm2-135m-instruct $(DEMO_EVAL) --output $(DEMO_DIR)/eval/base
+	$(OFFLINE) $(CODEPREF) eval --sampling.model $(DEMO_DIR)/dpo $(DEMO_EVAL) --output $(DEMO_DIR)/eval/dpo
 	$(OFFLINE) $(CODEPREF) compare $(DEMO_DIR)/eval/base $(DEMO_DIR)/eval/dpo --base $(DEMO_DIR)/eval/base \
 		--ks '[1,4]' --output $(DEMO_DIR)/report
 	@echo "== done: datasets in $(DEMO_DIR)/, store in $(DEMO_HUB), report in $(DEMO_DIR)/report/report.md"
 
 eval: install
-	$(OFFLINE) $(CODEPREF) eval --model smollm2-135m-instruct --task humaneval --n 10 --ks '[1,10]' \
+	$(OFFLINE) $(CODEPREF) eval --sampling.model smollm2-135m-instruct --task humaneval --sampling.n 10 --ks '[1,10]' \
 		--output eval-runs/smollm2-135m-instruct-humaneval
 
 test: install

@@ -65,18 +65,23 @@ class Interrupted(Exception):
     pass
 
 
-def interrupt_after(obj: object, method: str, calls: int) -> None:
-    """Make ``obj.method`` raise ``Interrupted`` after ``calls`` calls (one call = one shard here)."""
-    real = getattr(obj, method)
+@contextlib.contextmanager
+def interrupted_after_saving(shards: int):
+    """Every run inside dies (``Interrupted``) when it would save its shard number ``shards + 1``."""
+    real = Dataset.save_to_disk
     count = [0]
 
-    def wrapped(*args, **kwargs):
-        if count[0] >= calls:
+    def save(self, *args, **kwargs):
+        if count[0] >= shards:
             raise Interrupted
         count[0] += 1
-        return real(*args, **kwargs)
+        return real(self, *args, **kwargs)
 
-    setattr(obj, method, wrapped)
+    Dataset.save_to_disk = save
+    try:
+        yield
+    finally:
+        Dataset.save_to_disk = real
 
 
 def timed(fn):
@@ -85,19 +90,17 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def resume_figures(ds: Dataset, cfg: ExecuteConfig, pool, method: str, n_shards: int) -> dict[str, float]:
+def resume_figures(ds: Dataset, cfg: ExecuteConfig, pool, n_shards: int) -> dict[str, float]:
     """fresh run, interrupted run (half the shards), resumed completion, re-run with everything done."""
     with tempfile.TemporaryDirectory(prefix="scale-fresh-") as fresh_dir:
         _, fresh = timed(lambda: execute(ds, cfg, pool=pool, work_dir=fresh_dir))
         _, all_done = timed(lambda: execute(ds, cfg, pool=pool, work_dir=fresh_dir))
     with tempfile.TemporaryDirectory(prefix="scale-resume-") as work_dir:
         half = n_shards // 2
-        interrupt_after(pool, method, half)
         t0 = time.perf_counter()
-        with contextlib.suppress(Interrupted):
+        with contextlib.suppress(Interrupted), interrupted_after_saving(half):
             execute(ds, cfg, pool=pool, work_dir=work_dir)
         first = time.perf_counter() - t0
-        delattr(pool, method)  # back to the class's method
         _, resumed = timed(lambda: execute(ds, cfg, pool=pool, work_dir=work_dir))
     return {"fresh": fresh, "interrupted": first, "resumed": resumed, "all_done": all_done, "half": half}
 
@@ -135,7 +138,7 @@ def main() -> None:
         runs = [timed(lambda: execute(ds, local_cfg, pool=pool)) for _ in range(args.repeat)]
         local_out, t_local = runs[0][0], min(t for _, t in runs)
         if not args.skip_resume:
-            resume["local"] = resume_figures(ds, local_cfg, pool, "map_asserts", n_shards)
+            resume["local"] = resume_figures(ds, local_cfg, pool, n_shards)
     rows.append(("local: pool start-up (fork servers)", f"{t_pool:.2f} s ({pool.config.n_slots} slots)"))
     rows.append(
         ("local: execute (warm pool)", f"{t_local:.2f} s = {n_verdicts / t_local:,.0f} verdicts/s, "
@@ -150,9 +153,9 @@ def main() -> None:
     with rpool:
         runs = [timed(lambda: execute(ds, ray_cfg, pool=rpool)) for _ in range(args.repeat)]
         ray_out, t_ray = runs[0][0], min(t for _, t in runs)
-        cluster = rpool.cluster_info()
+        cluster = rpool.describe()["ray_cluster"]
         if not args.skip_resume:
-            resume["ray"] = resume_figures(ds, ray_cfg, rpool, "run_rows", n_shards)
+            resume["ray"] = resume_figures(ds, ray_cfg, rpool, n_shards)
     same = ray_out.to_list() == local_out.to_list() and ray_out.features == local_out.features
     rows.append(("ray: ray.init", f"{t_init:.2f} s"))
     rows.append(

@@ -10,6 +10,7 @@ trainer's process (:class:`codepref.training.rewards.ExecutionReward`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer
@@ -20,7 +21,13 @@ from codepref.training import RecipeArguments, resolve_model_path, train_eval_da
 
 @dataclass
 class GRPOArguments(RecipeArguments):
-    execution_timeout: float = field(default=5.0, metadata={"help": "Seconds per test run in the sandbox"})
+    execution: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Sandbox limits of the reward's test runs: the options of codepref's ExecutionConfig as a "
+            "YAML mapping ({timeout: 5, memory_mb: 1024, cpu_time: 2}) or a JSON string; default timeout 5 s"
+        },
+    )
     chat: bool = field(default=True, metadata={"help": "Chat prompts (instruction) or completion prompts"})
     system_prompt: str | None = field(default=None, metadata={"help": "System message for chat prompts"})
 
@@ -45,6 +52,15 @@ def rl_dataset(problems, chat: bool, system_prompt: str | None):
     return problems.map(to_row, remove_columns=[c for c in problems.column_names if c != "task_id"])
 
 
+def execution_config(value: dict | str | None):
+    """The reward's ExecutionConfig, read by codepref's own config parser (unknown or bad options fail)."""
+    from codepref.execution import ExecutionConfig
+    from codepref.stages import parse_config
+
+    options = json.loads(value) if isinstance(value, str) else dict(value or {})
+    return parse_config(ExecutionConfig, {"timeout": 5.0, **options})
+
+
 def main(script_args: GRPOArguments, training_args: GRPOConfig, model_args: ModelConfig) -> GRPOTrainer:
     from codepref.training.rewards import ExecutionReward
 
@@ -60,7 +76,7 @@ def main(script_args: GRPOArguments, training_args: GRPOConfig, model_args: Mode
         "attn_implementation": model_args.attn_implementation,
     }
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-    reward = ExecutionReward(timeout=script_args.execution_timeout, chat=script_args.chat)
+    reward = ExecutionReward(execution=execution_config(script_args.execution), chat=script_args.chat)
 
     # 2. Build the trainer: rewards come from executing the hidden tests in the sandbox
     trainer = GRPOTrainer(

@@ -130,3 +130,54 @@ def test_publish_pull_versions_roundtrip(tmp_path, monkeypatch, capsys):
         == 0
     )
     assert read_dataset(tmp_path / "back").to_list() == read_dataset(src).to_list()
+
+
+def test_one_declaration_reaches_cli_flag_help_and_pipeline_yaml(tmp_path, capsys):
+    """A stage registered once: its config field is a CLI flag with its help, a YAML key, checked alike."""
+    import dataclasses
+    import types
+
+    from codepref.errors import ConfigError
+    from codepref.pipeline import run_pipeline
+    from codepref.stages import STAGES, StageSpec, register_stage
+
+    @dataclasses.dataclass
+    class Inner:
+        scale: int = dataclasses.field(default=1, metadata={"help": "multiplies the tag length"})
+
+    @dataclasses.dataclass
+    class TagConfig:
+        tag: str = dataclasses.field(default="x", metadata={"help": "the tag written into every row"})
+        inner: Inner = dataclasses.field(default_factory=Inner)
+
+    def tag_rows(ds, cfg):
+        return ds.map(lambda r: {"tag": cfg.tag * cfg.inner.scale})
+
+    mod = types.ModuleType("codepref_test_tag_stage")
+    mod.TagConfig, mod.tag_rows = TagConfig, tag_rows
+    sys.modules[mod.__name__] = mod
+    register_stage("tag", StageSpec(f"{mod.__name__}:TagConfig", f"{mod.__name__}:tag_rows", help="Tag rows."))
+    try:
+        with pytest.raises(SystemExit):
+            main(["tag", "--help"])
+        text = capsys.readouterr().out
+        assert "--tag" in text and "the tag written into every row" in text
+        assert "--inner.scale" in text and "multiplies the tag length" in text
+        src = tmp_path / "p.jsonl"
+        assert main(["problems", str(src), "--limit", "2"]) == 0
+        assert main(["tag", str(src), str(tmp_path / "t.jsonl"), "--tag", "ab", "--inner.scale", "2"]) == 0
+        assert read_dataset(tmp_path / "t.jsonl")["tag"] == ["abab", "abab"]
+        doc = {
+            "output_dir": str(tmp_path / "run"),
+            "stages": [{"problems": {"limit": 2}}, {"tag": {"tag": "cd", "inner": {"scale": 3}}}],
+        }
+        out = run_pipeline(doc)
+        assert read_dataset(out["tag"])["tag"] == ["cdcdcd", "cdcdcd"]
+        # one parser: a wrong type is refused the same way on both paths
+        with pytest.raises(SystemExit) as e:
+            main(["tag", str(src), str(tmp_path / "u.jsonl"), "--inner.scale", "many"])
+        assert e.value.code == 2 and "inner.scale" in capsys.readouterr().err
+        with pytest.raises(ConfigError, match=r"stage 1 \(tag\)"):
+            run_pipeline({**doc, "stages": [{"problems": {}}, {"tag": {"inner": {"scale": "many"}}}]})
+    finally:
+        STAGES.pop("tag", None)

@@ -7,6 +7,7 @@ import pytest
 from codepref.cli import main
 from codepref.errors import ConfigError
 from codepref.evaluation import EvalConfig, evaluate, get_task
+from codepref.sampling import SampleConfig
 from codepref.sampling.backends import GenerationBackend
 
 GOOD = {
@@ -45,7 +46,12 @@ class Canned(GenerationBackend):
 
 def test_eval_run_metrics_and_files(tmp_path):
     cfg = EvalConfig(
-        model="canned", task="humaneval", limit=2, n=4, ks=[1, 2], greedy=True, output=str(tmp_path / "run")
+        sampling=SampleConfig(model="canned", n=4),
+        task="humaneval",
+        limit=2,
+        ks=[1, 2],
+        greedy=True,
+        output=str(tmp_path / "run"),
     )
     ds, record = evaluate(cfg, backend=Canned(GOOD))
     m = record["metrics"]
@@ -56,13 +62,15 @@ def test_eval_run_metrics_and_files(tmp_path):
     assert m["compile_rate"] == pytest.approx(2 / 8)
     assert m["solved"] == 1 and m["problems"] == 2
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert saved["task"] == "humaneval" and saved["settings"]["n"] == 4 and "codepref_version" in saved
+    assert saved["task"] == "humaneval" and saved["settings"]["sampling"]["n"] == 4 and "codepref_version" in saved
 
 
 def test_compare_cli_writes_report(tmp_path, capsys):
     for name, answers in (("base", GOOD), ("better", {**GOOD, "humaneval/1": GOOD["humaneval/1"]})):
         evaluate(
-            EvalConfig(model=name, task="humaneval", limit=2, n=2, ks=[1], output=str(tmp_path / name)),
+            EvalConfig(
+                sampling=SampleConfig(model=name, n=2), task="humaneval", limit=2, ks=[1], output=str(tmp_path / name)
+            ),
             backend=Canned(answers),
         )
     assert (
@@ -96,7 +104,11 @@ def test_task_registry():
 def test_embedded_model_on_humaneval_end_to_end(tmp_path):
     """The embedded SmolLM2 model, two HumanEval problems, n=2: offline, CPU."""
     cfg = EvalConfig(
-        task="humaneval", task_ids=[22, 53], n=2, ks=[1], max_new_tokens=128, output=str(tmp_path / "smol")
+        task="humaneval",
+        task_ids=[22, 53],
+        sampling=SampleConfig(n=2, max_new_tokens=128),
+        ks=[1],
+        output=str(tmp_path / "smol"),
     )
     ds, record = evaluate(cfg)
     assert len(ds) == 2 and all(len(s) == 2 for s in ds["samples"])

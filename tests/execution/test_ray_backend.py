@@ -111,31 +111,34 @@ def test_reused_pool_and_ground_truth_only(ray_pool, local):
 def test_interrupted_run_resumes_without_redoing_shards(ray_pool, local, tmp_path, monkeypatch):
     expected, local_pool = local
     cfg = ExecuteConfig(**CFG, backend="ray")  # 6 rows, shard_size 2 -> 3 shards
-    executed: list[str] = []
-    real = RayPool.run_rows
+    real_save = Dataset.save_to_disk
+    saves: list[str] = []
 
-    def flaky(self, rows, want_gt, want_gen):
-        if len(executed) >= 2:
-            raise KeyboardInterrupt  # the run is killed after its first shard
-        executed.extend(r["task_id"] for r in rows)
-        return real(self, rows, want_gt, want_gen)
+    def killed_after_first_shard(self, path, *args, **kwargs):
+        if saves:
+            raise KeyboardInterrupt  # the run dies while saving its second shard
+        saves.append(path)
+        return real_save(self, path, *args, **kwargs)
 
-    monkeypatch.setattr(RayPool, "run_rows", flaky)
+    monkeypatch.setattr(Dataset, "save_to_disk", killed_after_first_shard)
     with pytest.raises(KeyboardInterrupt):
         execute(Dataset.from_list(_rows()), cfg, pool=ray_pool, work_dir=tmp_path)
-    assert executed == ["t/add0", "t/double0"]
+    monkeypatch.setattr(Dataset, "save_to_disk", real_save)
 
-    def counting(self, rows, want_gt, want_gen):
-        executed.extend(r["task_id"] for r in rows)
-        return real(self, rows, want_gt, want_gen)
+    submitted: list[dict] = []
+    real_submit = RayPool.submit_jobs
 
-    monkeypatch.setattr(RayPool, "run_rows", counting)
+    def counting(self, jobs):
+        submitted.extend(jobs)
+        return real_submit(self, jobs)
+
+    monkeypatch.setattr(RayPool, "submit_jobs", counting)
     resumed = execute(Dataset.from_list(_rows()), cfg, pool=ray_pool, work_dir=tmp_path)
-    assert executed == ["t/add0", "t/double0", "t/add1", "t/double1", "t/add2", "t/double2"]  # each once
+    # only the two unfinished shards ran: rows 2..5, one job per sample for the tests and one for gen_tests
+    assert len(submitted) == sum(2 * len(r["samples"]) for r in _rows()[2:])
     assert resumed.to_list() == expected.to_list()
     # the shards are shared with the local backend (the backend is not part of the shard key)
-    monkeypatch.setattr(local_pool, "map_asserts", lambda *a, **k: pytest.fail("re-executed a finished shard"))
-    monkeypatch.setattr(local_pool, "map_io", lambda *a, **k: pytest.fail("re-executed a finished shard"))
+    monkeypatch.setattr(local_pool, "submit_jobs", lambda *a, **k: pytest.fail("re-executed a finished shard"))
     again = execute(Dataset.from_list(_rows()), ExecuteConfig(**CFG), pool=local_pool, work_dir=tmp_path)
     assert again.to_list() == expected.to_list()
 

@@ -13,7 +13,7 @@ from codepref.pairs import effective_passed
 from codepref.provenance import get_provenance
 from codepref.sandbox.host import build_jail
 from codepref.timing import TimingConfig, measure, runner, time_samples
-from codepref.timing.transform import plan_row
+from codepref.timing.stage import plan_row
 
 LINEAR = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
 QUADRATIC = (

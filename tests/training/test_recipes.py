@@ -202,9 +202,10 @@ def test_reward_model_then_ppo_with_lora(tiny_model, data_dir, tmp_path):
 
 
 def test_execution_reward_is_fraction_of_tests_passed():
+    from codepref.execution import ExecutionConfig
     from codepref.training.rewards import ExecutionReward
 
-    reward = ExecutionReward(timeout=5.0)
+    reward = ExecutionReward(execution=ExecutionConfig(timeout=5.0, memory_mb=512))
     tests = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"]
     completions = [[{"role": "assistant", "content": f"```python\n{PROGRAMS[n]}```"}] for n in ("fast", "bad")]
     completions.append([{"role": "assistant", "content": "no code here"}])
@@ -270,3 +271,21 @@ def test_grpo_rewards_come_from_executed_tests(tiny_model, data_dir, tmp_path, m
     assert executed and all(program == PROGRAMS["fast"] for program, _, _ in executed)  # ran in the sandbox pool
     AutoModelForCausalLM.from_pretrained(tmp_path / "grpo")
     assert torch.get_num_threads() == 1
+
+
+def test_execution_reward_applies_its_execution_config():
+    """The reward's sandbox takes every limit of an ExecutionConfig, not only a timeout."""
+    from codepref.execution import ExecutionConfig
+    from codepref.training.rewards import ExecutionReward
+
+    hungry = "def add(a, b):\n    block = bytearray(400 * 2**20)\n    return a + b + block[0]\n"
+    completion = [[{"role": "assistant", "content": f"```python\n{hungry}```"}]]
+    args = dict(prompts=[None], completions=completion, tests=[["assert add(1, 2) == 3"]], entry_point=["add"])
+    scores = {}
+    for memory_mb in (1024, 200):
+        reward = ExecutionReward(execution=ExecutionConfig(timeout=5.0, memory_mb=memory_mb, slots=1))
+        try:
+            scores[memory_mb] = reward(**args)
+        finally:
+            reward.close()
+    assert scores == {1024: [1.0], 200: [0.0]}

@@ -12,19 +12,17 @@ stages:
     input: pairs
 ```
 
-Every stage config is validated before any work starts. A finished stage is never redone:
+The stages and their options are those of :data:`codepref.stages.STAGES` (the same as the CLI's
+subcommands and flags). Every stage config is validated before any work starts. A finished stage is never redone:
 its output folder holds a ``.codepref-done`` marker with the fingerprint of its config and
 input; a stage interrupted half-way resumes from its saved shards (``<name>.partial``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,57 +32,12 @@ from datasets import Dataset, load_from_disk
 
 from .config import config_fingerprint
 from .errors import ConfigError
+from .stages import STAGES, StageSpec, parse_config, register_stage
+
+__all__ = ["DONE", "STAGES", "PlannedStage", "StageSpec", "plan", "register_stage", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 DONE = ".codepref-done"
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    """A pipeline stage: its config class and its function, as ``module:attribute`` paths."""
-
-    config: str
-    function: str
-    needs_input: bool = True
-    resumable: bool = False  # takes work_dir= for shard-level resume
-    reads_outputs: bool = False  # takes stage_outputs= (every stage's output folder), e.g. publish
-
-    def load(self) -> tuple[type, Callable[..., Any]]:
-        def get(path: str) -> Any:
-            module, attr = path.split(":")
-            return getattr(importlib.import_module(module, __package__), attr)
-
-        return get(self.config), get(self.function)
-
-
-STAGES: dict[str, StageSpec] = {
-    "load": StageSpec(".dataset_io:LoadConfig", ".dataset_io:load_stage", needs_input=False),
-    "problems": StageSpec(".problems:ProblemsConfig", ".problems:load_problems", needs_input=False),
-    "seed": StageSpec(".sampling.seeds:SeedConfig", ".sampling.seeds:seed_problems", needs_input=False),
-    "sample": StageSpec(".sampling:SampleConfig", ".sampling:sample", resumable=True),
-    "rank": StageSpec(".ranking:RankConfig", ".ranking:rank"),
-    "pairs": StageSpec(".pairs:PairsConfig", ".pairs:build_pairs"),
-    "export": StageSpec(".export:ExportConfig", ".export:export"),
-}
-
-
-def register_stage(name: str, spec: StageSpec) -> None:
-    """Make a stage available to pipeline files (the optional stages register themselves)."""
-    STAGES[name] = spec
-
-
-def _optional_stages() -> None:
-    for name, spec in {
-        "execute": StageSpec(".execution:ExecuteConfig", ".execution:execute", resumable=True),
-        "time": StageSpec(".timing:TimingConfig", ".timing:time_samples", resumable=True),
-        "publish": StageSpec(".hub:PublishStageConfig", ".hub:publish_stage", needs_input=False, reads_outputs=True),
-    }.items():
-        module = spec.config.split(":")[0]
-        try:
-            importlib.import_module(module, __package__)
-        except ImportError:
-            continue
-        STAGES.setdefault(name, spec)
 
 
 @dataclass
@@ -97,7 +50,6 @@ class PlannedStage:
 
 def plan(pipeline: dict[str, Any]) -> tuple[Path, list[PlannedStage]]:
     """Validate a pipeline document and build every stage config (no work is done)."""
-    _optional_stages()
     if not isinstance(pipeline, dict) or not isinstance(pipeline.get("stages"), list) or not pipeline["stages"]:
         raise ConfigError("a pipeline needs a non-empty 'stages' list")
     out_dir = Path(pipeline.get("output_dir", "pipeline-output"))
@@ -120,13 +72,9 @@ def plan(pipeline: dict[str, Any]) -> tuple[Path, list[PlannedStage]]:
         options = item[kind] or {}
         if not isinstance(options, dict):
             raise ConfigError(f"stage {i} ({name}): options must be a mapping, got {options!r}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(options) - fields)
-        if bad:
-            raise ConfigError(f"stage {i} ({name}): unknown options {bad}; {kind} takes {sorted(fields)}")
         try:
-            config = cls(**options)
-        except (TypeError, ValueError) as e:
+            config = parse_config(cls, options)
+        except ConfigError as e:
             raise ConfigError(f"stage {i} ({name}): {e}") from None
         source = item.get("input", stages[-1].name if stages else None)
         if STAGES[kind].needs_input:

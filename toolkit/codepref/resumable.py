@@ -1,11 +1,18 @@
-"""Shard-by-shard dataset transforms that survive interruption.
+"""Shard-by-shard dataset transforms that survive interruption, and the skeleton of a long stage.
 
 Long stages (sampling, execution, timing) run a batched function over the dataset one
-shard at a time. With a ``work_dir`` every finished shard is saved atomically, so a run
-killed at any moment (even ``kill -9``) restarts where it stopped: finished shards are
-loaded, not recomputed, and no row is lost or duplicated. Shards are keyed by the input
-dataset's fingerprint and the stage's config fingerprint, so a changed config never
-reuses stale work.
+shard at a time, through :func:`run_sharded_stage`: required columns checked, existing output
+columns replaced, declared ``Features`` cast, provenance recorded. With a ``work_dir`` every
+finished shard is saved atomically, so a run killed at any moment (even ``kill -9``) restarts
+where it stopped: finished shards are loaded, not recomputed, and no row is lost or duplicated.
+Shards are keyed by the input dataset's fingerprint and the stage's config fingerprint, so a
+changed config never reuses stale work.
+
+Why shards of our own and not the ``datasets`` cache: the cache writes a map's result only when
+the whole map finishes (an interrupted map leaves nothing reusable), it is keyed by a fingerprint
+of the function's pickled closure (a warm model or sandbox pool in the closure makes it unstable or
+unpicklable), and it lives in a global cache folder rather than next to the stage's output. A shard
+here is saved the moment it is done, keyed by the input's fingerprint and the config's.
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, concatenate_datasets, load_from_disk
 
 from . import progress
+from .errors import DataError
+from .provenance import get_provenance, with_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +121,51 @@ def map_in_shards(
     if not parts:
         return ds
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def require_columns(ds: Dataset, columns: Sequence[str], hint: str) -> None:
+    """Raise ``DataError`` naming the columns the dataset lacks (``hint``: which stage makes them)."""
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"the dataset has no {missing[0]!r} column (lacks columns {missing}; has {ds.column_names}); {hint}",
+            field=missing[0],
+        )
+
+
+def run_sharded_stage(
+    ds: Dataset,
+    fn: BatchFn,
+    *,
+    step: str,
+    features: Mapping[str, Any],
+    fingerprint: str,
+    record: Callable[[], dict[str, Any]],
+    work_dir: str | os.PathLike | None = None,
+    shard_size: int = 16,
+    desc: str | None = None,
+    replaces: Sequence[str] | None = None,
+) -> Dataset:
+    """The skeleton every long stage runs: columns in (``fn`` of a shard's rows), columns out.
+
+    ``fn`` maps a batch (one shard) to the new columns; ``features`` declares them (cast once at the
+    end, so an all-empty or all-null column still gets its type). Input columns named in ``replaces``
+    (default: the declared ones) are dropped first. Shards resume from ``work_dir`` (see
+    :func:`map_in_shards`). ``record()`` — called after the last shard, while the stage's resources are
+    still open — is the provenance entry ``step`` appended to the input's provenance.
+    """
+    replaced = [c for c in (features if replaces is None else replaces) if c in ds.column_names]
+    out = map_in_shards(
+        ds,
+        fn,
+        desc=desc or step,
+        fingerprint=fingerprint,
+        work_dir=work_dir,
+        shard_size=shard_size,
+        batch_size=shard_size,
+        remove_columns=replaced,
+    )
+    for name, feature in features.items():
+        if name in out.column_names and out.features[name] != feature:
+            out = out.cast_column(name, feature)
+    return with_provenance(out, step, record(), base=get_provenance(ds))

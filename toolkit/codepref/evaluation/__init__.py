@@ -11,7 +11,7 @@ from .metrics import (
     speedup,
 )
 from .report import compare_runs, markdown_report, run_metrics, write_plots, write_report
-from .runner import EvalConfig, evaluate, load_run
+from .stage import EvalConfig, evaluate, load_run
 from .tasks import TASKS, Task, get_task, register
 
 __all__ = [

@@ -7,13 +7,15 @@
 """
 
 from ..sandbox.inside.compare import outputs_match
-from .config import ExecutionConfig, Isolation, Outcome, SampleResult
+from .backend import ExecutionBackend, open_backend
+from .config import ExecuteConfig, ExecutionConfig, Isolation, Outcome, SampleResult
 from .pool import SandboxError, WorkerPool, exec_matrix
 from .ray_backend import RayPool
-from .transform import ExecuteConfig, execute
+from .stage import execute
 
 __all__ = [
     "ExecuteConfig",
+    "ExecutionBackend",
     "ExecutionConfig",
     "Isolation",
     "Outcome",
@@ -23,5 +25,6 @@ __all__ = [
     "WorkerPool",
     "exec_matrix",
     "execute",
+    "open_backend",
     "outputs_match",
 ]

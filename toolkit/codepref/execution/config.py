@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from ..errors import ConfigError
 
@@ -68,6 +69,47 @@ class ExecutionConfig:
     @property
     def cpu_seconds(self) -> int:
         return max(1, int(-(-(self.cpu_time or self.timeout) // 1)))
+
+
+@dataclass
+class ExecuteConfig(ExecutionConfig):
+    """Sandbox limits (see ExecutionConfig) plus which tests to run."""
+
+    tests: Literal["ground_truth", "generated", "both"] = field(
+        default="both",
+        metadata={
+            "help": "Which tests to run (the vocabulary of rank and pairs): ground_truth (the tests column, or "
+            "io_tests), generated (gen_tests), or both (ground truth, and gen_tests when the dataset has them)"
+        },
+    )
+    float_tolerance: float | None = field(
+        default=None,
+        metadata={"help": "stdin/stdout problems: accept numbers within this absolute/relative tolerance"},
+    )
+    shard_size: int = field(default=16, metadata={"help": "Problems per resumable shard"})
+    backend: str = field(
+        default="local",
+        metadata={
+            "help": "local = a sandboxed pool on this machine; ray = the same sandboxed pool on every node of "
+            "a Ray cluster (optional extra 'ray'; identical results; slots then count per node)"
+        },
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "backend=ray: cluster to join (ray.init address, e.g. 'auto' or 'ray://head:10001'); "
+            "None = reuse an initialised Ray, else RAY_ADDRESS, else start a local instance"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tests not in ("ground_truth", "generated", "both"):
+            raise ConfigError(f"tests must be ground_truth, generated or both, got {self.tests!r}")
+        if self.shard_size < 1:
+            raise ConfigError("shard_size must be >= 1")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend must be local or ray, got {self.backend!r}")
 
 
 @dataclass(frozen=True)

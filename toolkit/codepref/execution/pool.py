@@ -120,8 +120,11 @@ class _Slot:
 class WorkerPool:
     """Warm, isolated workers for running untrusted programs against tests.
 
-    Use as a context manager. ``isolation`` tells which sandbox layers are really active.
+    Use as a context manager. ``isolation`` tells which sandbox layers are really active. The local
+    implementation of :class:`~codepref.execution.backend.ExecutionBackend`.
     """
+
+    backend = "local"
 
     def __init__(self, config: ExecutionConfig | None = None, *, counting: bool = False) -> None:
         """``counting=True``: the servers can also count instructions (valgrind; the timing stage)."""
@@ -372,6 +375,10 @@ class WorkerPool:
     @property
     def n_slots(self) -> int:
         return len(self._slots)
+
+    def describe(self) -> dict:
+        """Nothing beyond ``isolation`` to record for one machine's pool."""
+        return {}
 
     def submit_jobs(self, jobs: Sequence[dict]) -> list[Future]:
         """Start jobs without waiting: one future per job (a :class:`SampleResult` each)."""

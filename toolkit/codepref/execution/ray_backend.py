@@ -6,10 +6,11 @@
   reserving its CPUs; inside, a ``WorkerPool`` built from the same ``ExecuteConfig`` limits
   (``slots`` = ``cfg.slots`` or 2 x the node's CPUs, as the local default) — the same fork servers,
   sandbox layers, limits and verdict code as the local backend, so results are identical;
-* the driver still runs ``map_in_shards`` (shard-level resume with ``work_dir`` is unchanged); each
-  shard's rows are cut into chunks of about ``2 x slots`` sample jobs and handed to whichever actor
-  has room (at most two chunks in flight per actor, so its slots do not idle at a chunk boundary);
-  results are put back in input order;
+* it implements the one method of :class:`~codepref.execution.backend.ExecutionBackend`,
+  ``submit_jobs``: the jobs are cut into chunks of about ``2 x slots`` and a dispatcher thread hands
+  each to whichever actor has room (at most two chunks in flight per actor, so its slots do not idle
+  at a chunk boundary); each job's future is resolved when its chunk returns. ``execute`` (planning,
+  look-ahead across shards, shard-level resume, assembly) is the same code as for the local pool;
 * an actor that dies (e.g. its node is lost) is dropped and its chunks go to the others.
 
 Ray is imported only when a ``RayPool`` is made; a missing Ray raises ``BackendError``. An already
@@ -26,20 +27,18 @@ import logging
 import math
 import os
 import socket
+import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
 
 from ..errors import BackendError
-from .config import Isolation
+from .config import ExecuteConfig, Isolation, SampleResult
 from .pool import WorkerPool
-
-if TYPE_CHECKING:
-    from .transform import ExecuteConfig
 
 logger = logging.getLogger(__name__)
 
-# the row fields execution reads; nothing else is shipped to the workers
-_FIELDS = ("task_id", "samples", "tests", "test_setup", "io_tests", "gen_tests")
 _IN_FLIGHT = 2  # chunks queued per actor
 _START_TIMEOUT = 120.0
 _MAX_ATTEMPTS = 3  # per chunk, when actors die
@@ -83,14 +82,12 @@ class _NodeExecutor:
     def info(self) -> dict[str, Any]:
         return {
             "host": socket.gethostname(),
-            "slots": len(self.pool._slots),
+            "slots": self.pool.n_slots,
             "isolation": self.pool.isolation.as_dict(),
         }
 
-    def run(self, rows: list[dict], want_gt: bool, want_gen: bool) -> dict[str, list]:
-        from .transform import _execute_rows  # the very code the local backend runs
-
-        return _execute_rows(rows, self.pool, self.cfg, want_gt, want_gen)
+    def run(self, jobs: list[dict]) -> list[SampleResult]:
+        return self.pool.map_jobs(jobs)  # the very pool the local backend runs
 
     def close(self) -> bool:
         self.pool.close()
@@ -111,8 +108,20 @@ def _merge_isolation(infos: list[dict]) -> Isolation:
     )
 
 
+@dataclasses.dataclass
+class _Chunk:
+    jobs: list[dict]
+    futures: list[Future]
+    attempts: int = 0
+
+    def fail(self, exc: BaseException) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(exc)
+
+
 class RayPool:
-    """Warm sandboxed pools on every node of a Ray cluster, used like a ``WorkerPool`` by ``execute``.
+    """Warm sandboxed pools on every node of a Ray cluster: an ``ExecutionBackend``, like ``WorkerPool``.
 
     Reuse one across ``execute`` calls (``execute(ds, cfg, pool=ray_pool)``) to pay actor start-up once.
     """
@@ -123,6 +132,9 @@ class RayPool:
         self.cfg = cfg
         self._actors: list[Any] = []
         self._closed = False
+        self._pending: deque[_Chunk] = deque()
+        self._wake = threading.Condition()
+        self._dispatcher: threading.Thread | None = None
         ray = self._ray = ensure_ray(cfg.ray_address)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -163,79 +175,96 @@ class RayPool:
         }
         logger.info("ray execution: %s", self._cluster)
 
-    # -- API used by execute -------------------------------------------------------------------------
-    def cluster_info(self) -> dict[str, Any]:
-        """Cluster size at start-up (recorded in the execute provenance)."""
-        return dict(self._cluster)
+    # -- the ExecutionBackend interface -----------------------------------------------------------
+    @property
+    def n_slots(self) -> int:
+        return sum(self._infos[a]["slots"] for a in self._alive)
 
-    def _chunks(self, rows: list[dict], want_gt: bool, want_gen: bool) -> list[list[dict]]:
-        per_sample = int(want_gt) + int(want_gen)
-        weights = [max(1, len(r.get("samples") or []) * per_sample) for r in rows]
-        slots = max(i["slots"] for i in self._infos)
-        target = max(1, min(2 * slots, math.ceil(sum(weights) / (2 * len(self._alive)))))
-        chunks: list[list[dict]] = [[]]
-        load = 0
-        for row, w in zip(rows, weights, strict=True):
-            if chunks[-1] and load + w > target:
-                chunks.append([])
-                load = 0
-            chunks[-1].append(row)
-            load += w
-        return chunks
+    def describe(self) -> dict[str, Any]:
+        """The cluster at start-up: nodes, CPUs, workers (one per node) and slots (execute's provenance)."""
+        return {"ray_cluster": dict(self._cluster)}
 
-    def run_rows(self, rows: list[dict], want_gt: bool, want_gen: bool) -> dict[str, list]:
-        """The execute columns for ``rows`` (already checked), computed across the cluster, in input order."""
+    def submit_jobs(self, jobs: Sequence[dict]) -> list[Future]:
+        """One future per job (a ``SampleResult``), resolved as its chunk comes back from the cluster."""
         if self._closed:
             raise RuntimeError("RayPool is closed")
-        if not rows:
-            return {}
+        jobs = list(jobs)
+        futures: list[Future] = [Future() for _ in jobs]
+        if not jobs:
+            return futures
+        slots = max(i["slots"] for i in self._infos)
+        size = max(1, min(2 * slots, math.ceil(len(jobs) / (2 * max(1, len(self._alive))))))
+        with self._wake:
+            for a in range(0, len(jobs), size):
+                self._pending.append(_Chunk(jobs[a : a + size], futures[a : a + size]))
+            if self._dispatcher is None:
+                self._dispatcher = threading.Thread(target=self._dispatch, name="codepref-ray", daemon=True)
+                self._dispatcher.start()
+            self._wake.notify()
+        return futures
+
+    def _dispatch(self) -> None:
         ray = self._ray
-        slim = [{k: r.get(k) for k in _FIELDS if k in r} for r in rows]
-        chunks = self._chunks(slim, want_gt, want_gen)
-        results: list[dict[str, list] | None] = [None] * len(chunks)
-        pending = deque(range(len(chunks)))
-        attempts = [0] * len(chunks)
-        inflight: dict[Any, tuple[int, int]] = {}  # object ref -> (chunk, actor)
-        load = dict.fromkeys(self._alive, 0)
-        while pending or inflight:
-            while pending and self._alive:
-                actor = min(self._alive, key=lambda a: load[a])
-                if load[actor] >= _IN_FLIGHT:
+        inflight: dict[Any, tuple[_Chunk, int]] = {}  # object ref -> (chunk, actor)
+        load = dict.fromkeys(range(len(self._actors)), 0)
+        while True:
+            with self._wake:
+                while not self._closed and not self._pending and not inflight:
+                    self._wake.wait()
+                if self._closed:
                     break
-                c = pending.popleft()
-                attempts[c] += 1
-                inflight[self._actors[actor].run.remote(chunks[c], want_gt, want_gen)] = (c, actor)
-                load[actor] += 1
-            if not inflight:
-                raise BackendError("every Ray execution worker has died")
-            done, _ = ray.wait(list(inflight), num_returns=1)
+                while self._pending and self._alive:
+                    actor = min(self._alive, key=lambda a: load[a])
+                    if load[actor] >= _IN_FLIGHT:
+                        break
+                    chunk = self._pending.popleft()
+                    chunk.attempts += 1
+                    inflight[self._actors[actor].run.remote(chunk.jobs)] = (chunk, actor)
+                    load[actor] += 1
+                if not inflight:  # work waits but no actor is left
+                    self._fail_pending(BackendError("every Ray execution worker has died"))
+                    continue
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
             for ref in done:
-                c, actor = inflight.pop(ref)
+                chunk, actor = inflight.pop(ref)
                 load[actor] -= 1
                 try:
-                    results[c] = ray.get(ref)
+                    results = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:
-                    if actor in self._alive:
-                        logger.warning("Ray execution worker %d died (%s); moving its work", actor, exc)
-                        self._alive.remove(actor)
-                    if attempts[c] >= _MAX_ATTEMPTS:
-                        raise BackendError(f"Ray execution failed {attempts[c]} times on one chunk: {exc}") from exc
-                    pending.appendleft(c)
+                    with self._wake:
+                        if actor in self._alive:
+                            logger.warning("Ray execution worker %d died (%s); moving its work", actor, exc)
+                            self._alive.remove(actor)
+                        if chunk.attempts >= _MAX_ATTEMPTS:
+                            chunk.fail(
+                                BackendError(f"Ray execution failed {chunk.attempts} times on one chunk: {exc}")
+                            )
+                        else:
+                            self._pending.appendleft(chunk)
+                    continue
                 except ray.exceptions.RayError as exc:
-                    raise BackendError(f"Ray execution failed: {exc}") from exc
-        out: dict[str, list] = {}
-        for part in results:
-            assert part is not None
-            for key, values in part.items():
-                out.setdefault(key, []).extend(values)
-        return out
+                    chunk.fail(BackendError(f"Ray execution failed: {exc}"))
+                    continue
+                for future, result in zip(chunk.futures, results, strict=True):
+                    future.set_result(result)
+        for chunk, _ in inflight.values():
+            chunk.fail(RuntimeError("RayPool is closed"))
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        while self._pending:
+            self._pending.popleft().fail(exc)
 
     # -- shutdown ------------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the workers' sandboxed pools and the actors (Ray itself stays up for reuse)."""
         if self._closed:
             return
-        self._closed = True
+        with self._wake:
+            self._closed = True
+            self._fail_pending(RuntimeError("RayPool is closed"))
+            self._wake.notify_all()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=5)
         ray = getattr(self, "_ray", None)
         if ray is None or not self._actors:
             return

@@ -11,6 +11,7 @@ from .config import SampleConfig
 from .extraction import extract_code, syntax_ok
 from .models import EMBEDDED_MODELS, resolve_model
 from .prompts import code_prompt, codedpo_test_prompt, dstc_prompt, parse_test_units, split_sections
+from .seeds import SeedConfig, seed_problems
 from .stage import build_request, output_columns, sample
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "GenerationBackend",
     "GenerationParams",
     "SampleConfig",
+    "SeedConfig",
     "build_request",
     "code_prompt",
     "codedpo_test_prompt",
@@ -29,6 +31,7 @@ __all__ = [
     "parse_test_units",
     "resolve_model",
     "sample",
+    "seed_problems",
     "split_sections",
     "syntax_ok",
 ]

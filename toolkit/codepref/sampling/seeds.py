@@ -82,29 +82,23 @@ class SeedConfig:
     max_snippet_chars: int = field(default=2000, metadata={"help": "Truncate longer snippets"})
     language: str = field(default="Python", metadata={"help": "Language of the generated tasks"})
     difficulty: str = field(default="medium", metadata={"help": "Difficulty property of the generated tasks"})
-    model: str = field(default="smollm2-135m-instruct", metadata={"help": "Model writing concepts and tasks"})
-    backend: str = field(default="transformers", metadata={"help": "transformers | vllm | openai"})
-    chat: str = field(default="auto", metadata={"help": "auto | true | false"})
-    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature"})
-    max_new_tokens: int = field(default=160, metadata={"help": "Tokens per concept list / instruction"})
-    seed: int = field(default=0, metadata={"help": "Sampling seed"})
+    sampling: SampleConfig = field(
+        default_factory=lambda: SampleConfig(n=1, temperature=0.7, max_new_tokens=160),
+        metadata={
+            "help": "The model writing concepts and tasks and how it samples (every option of codepref sample; "
+            "n must be 1: one completion per prompt; default temperature 0.7, 160 new tokens)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.source:
             raise ConfigError("seed needs a snippet source (a .jsonl/.parquet file or a Hub dataset id)")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("limit must be >= 1")
-
-    def sampling(self) -> SampleConfig:
-        return SampleConfig(
-            model=self.model,
-            backend=self.backend,
-            chat=self.chat,
-            n=1,
-            temperature=self.temperature,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
+        if self.sampling.n != 1:
+            raise ConfigError(
+                f"sampling.n must be 1 (one concept list and one task per snippet), got {self.sampling.n}"
+            )
 
 
 def _first_block(text: str) -> str:
@@ -137,16 +131,19 @@ def seed_problems(cfg: SeedConfig, *, backend=None) -> Dataset:
     """Problems (``task_id, prompt, instruction, entry_point``, no ground-truth tests) written from snippets."""
     snippets = _load_snippets(cfg)
     own = backend is None
-    backend = backend if backend is not None else load_backend(cfg.sampling())
+    backend = backend if backend is not None else load_backend(cfg.sampling)
     try:
-        chat = backend.has_chat_template() if cfg.chat == "auto" else cfg.chat in ("true", True)
+        chat = cfg.sampling.chat_mode if cfg.sampling.chat_mode is not None else backend.has_chat_template()
         params = GenerationParams(
-            temperature=cfg.temperature, top_p=0.95, max_new_tokens=cfg.max_new_tokens, stop=_STOPS
+            temperature=cfg.sampling.temperature,
+            top_p=cfg.sampling.top_p,
+            max_new_tokens=cfg.sampling.max_new_tokens,
+            stop=_STOPS,
         )
 
         def ask(texts: list[str], stage: str) -> list[str]:
             prompts = [[{"role": "user", "content": t}] if chat else t for t in texts]
-            seeds = [derive_seed(cfg.seed, stage, i) for i in range(len(texts))]
+            seeds = [derive_seed(cfg.sampling.seed, stage, i) for i in range(len(texts))]
             return [_first_block(out[0]) for out in backend.generate(prompts, 1, params, seeds)]
 
         concepts = ask(

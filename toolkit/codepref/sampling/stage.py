@@ -16,8 +16,7 @@ from datasets import Dataset, List, Value
 
 from ..config import config_fingerprint, config_to_dict
 from ..errors import DataError
-from ..provenance import get_provenance, with_provenance
-from ..resumable import map_in_shards
+from ..resumable import require_columns, run_sharded_stage
 from .backends import GenerationBackend, GenerationParams, derive_seed, load_backend
 from .config import SampleConfig
 from .extraction import COMPLETION_STOPS, MBPP_STOPS, extract_code, fenced_blocks
@@ -114,17 +113,6 @@ def _parse_row(row: Mapping[str, Any], texts: list[str], cfg: SampleConfig, chat
     return {"completions": texts, "samples": samples, "gen_tests": _dedupe(tests, cfg.max_gen_tests)}
 
 
-def _string_lists(ds: Dataset, columns: list[str]) -> Dataset:
-    """Give the added columns the schema type ``list[str]`` even when every list came back empty."""
-    features = ds.features.copy()
-    wrong = [c for c in columns if features.get(c) != List(Value("string"))]
-    if not wrong:
-        return ds
-    for c in wrong:
-        features[c] = List(Value("string"))
-    return ds.cast(features)
-
-
 def _dedupe(units: list[str], limit: int) -> list[str]:
     return list(dict.fromkeys(units))[:limit]
 
@@ -143,9 +131,7 @@ def sample(
     finished shards are kept and a rerun resumes. ``backend`` overrides the one ``cfg`` names
     (tests pass a tiny model this way).
     """
-    missing = [c for c in ("task_id", "prompt") if c not in ds.column_names]
-    if missing:
-        raise DataError(f"the dataset lacks columns {missing} (columns: {ds.column_names})", field=missing[0])
+    require_columns(ds, ("task_id", "prompt"), "load problems first")
     own = backend is None
     backend = backend if backend is not None else load_backend(cfg)
     try:
@@ -196,21 +182,21 @@ def sample(
                     out[key].append(value)
             return out
 
-        out = map_in_shards(
+        def record() -> dict:
+            entry = {**config_to_dict(cfg), **backend.identity(), "chat": chat}
+            entry.pop("api_key_env", None)
+            return entry
+
+        return run_sharded_stage(
             ds,
             fn,
+            step="sample" if cfg.target == "code" else "sample_tests",
             desc=f"sample {cfg.target}",
+            features={c: List(Value("string")) for c in output_columns(cfg)},
             fingerprint=fingerprint,
+            record=record,
             work_dir=work_dir,
             shard_size=cfg.shard_size,
-            batch_size=cfg.shard_size,
-            remove_columns=[c for c in replaced if c in ds.column_names],
-        )
-        out = _string_lists(out, output_columns(cfg))
-        record = {**config_to_dict(cfg), **backend.identity(), "chat": chat}
-        record.pop("api_key_env", None)
-        return with_provenance(
-            out, "sample" if cfg.target == "code" else "sample_tests", record, base=get_provenance(ds)
         )
     finally:
         if own:

@@ -64,6 +64,6 @@ in the log, and changes no other sample's measurement.
 
 from .config import MODES, TimingConfig
 from .measure import Measurement
-from .transform import time_samples
+from .stage import time_samples
 
 __all__ = ["MODES", "Measurement", "TimingConfig", "time_samples"]

@@ -1,4 +1,4 @@
-"""The three timing modes on a flat list of solutions (no datasets here; see transform.py for rows).
+"""The three timing modes on a flat list of solutions (no datasets here; see stage.py for rows).
 
 A *solution* is ``{"id": any hashable key, "program": str, "setup": str, "tests": [str],
 "entry_point": str}`` (or ``"inputs"``/``"expected"`` for stdin/stdout problems). Each function returns

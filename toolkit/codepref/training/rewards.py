@@ -15,6 +15,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..execution.config import ExecutionConfig
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,20 +36,26 @@ def completion_text(completion: Any) -> str:
 class ExecutionReward:
     """GRPO reward function: fraction of the hidden tests passed (outcome code 0), in [0, 1].
 
-    ``pool`` is any :class:`AssertPool`; by default a ``codepref.execution.WorkerPool`` is started on
-    first use and closed at exit. ``chat`` says how to extract the program from a completion
-    (``codepref.sampling.extract_code``). ``syntax_penalty`` is subtracted when no program can be
-    extracted at all (a shaping option; 0 by default).
+    ``pool`` is any :class:`AssertPool`; by default a ``codepref.execution.WorkerPool`` with the sandbox
+    limits of ``execution`` (an ``ExecutionConfig``: timeout, memory, CPU, processes, isolation; default
+    a 5 s timeout per test) is started on first use and closed at exit. ``chat`` says how to extract
+    the program from a completion (``codepref.sampling.extract_code``). ``syntax_penalty`` is
+    subtracted when no program can be extracted at all (a shaping option; 0 by default).
     """
 
     __name__ = "execution_reward"  # TRL logs rewards under the function's name
 
     def __init__(
-        self, pool: AssertPool | None = None, *, timeout: float = 5.0, chat: bool = True, syntax_penalty: float = 0.0
+        self,
+        pool: AssertPool | None = None,
+        *,
+        execution: ExecutionConfig | None = None,
+        chat: bool = True,
+        syntax_penalty: float = 0.0,
     ) -> None:
         self._pool = pool
         self._owned = None
-        self.timeout = timeout
+        self.execution = execution if execution is not None else ExecutionConfig(timeout=5.0)
         self.chat = chat
         self.syntax_penalty = syntax_penalty
         self.calls = 0
@@ -55,11 +63,9 @@ class ExecutionReward:
     @property
     def pool(self) -> AssertPool:
         if self._pool is None:
-            try:
-                from codepref.execution import ExecutionConfig, WorkerPool
-            except ImportError as err:  # pragma: no cover - depends on the installed toolkit
-                raise ImportError("the GRPO execution reward needs codepref.execution (WorkerPool)") from err
-            self._owned = WorkerPool(ExecutionConfig(timeout=self.timeout))
+            from ..execution import WorkerPool
+
+            self._owned = WorkerPool(self.execution)
             self._pool = self._owned.__enter__()
             atexit.register(self.close)
         return self._pool
@@ -70,7 +76,7 @@ class ExecutionReward:
             owned.__exit__(None, None, None)
 
     def program(self, completion: Any, source_prompt: str = "", entry_point: str | None = None) -> str:
-        from codepref.sampling import extract_code
+        from ..sampling import extract_code
 
         return extract_code(
             completion_text(completion), prompt=source_prompt or "", entry_point=entry_point, chat=self.chat

@@ -1,4 +1,4 @@
-"""The ``execute`` dataset transform: samples × tests outcome matrices (SPEC §3, §4.3).
+"""The ``execute`` stage: samples × tests outcome matrices (SPEC §3, §4.3).
 
 Adds ``exec_matrix`` (samples × ``tests``, or × stdin/stdout cases for ``io_tests``
 problems), ``gen_exec_matrix`` (samples × ``gen_tests``, when that column exists),
@@ -9,72 +9,27 @@ in a judge process the sample cannot reach — or ``in-process``; see ``trust``)
 sandboxed pool serves the whole run; rows are executed shard by shard, so an interrupted run resumes
 without re-executing finished shards.
 
-``backend="ray"`` spreads each shard's rows over a Ray cluster (see ``ray_backend``): every node
-runs the same sandboxed ``WorkerPool``, so the output is identical to the local backend's.
+The jobs run on an execution backend (``backend``): ``WorkerPool`` on this machine, or ``RayPool``,
+the same sandboxed pool on every node of a Ray cluster, so the output is identical either way.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from datasets import Dataset, List, Value
 
 from ..config import config_fingerprint, config_to_dict
 from ..errors import ConfigError, DataError
-from ..provenance import get_provenance, with_provenance
-from ..resumable import map_in_shards, pending_shards
-from .config import ExecutionConfig, Outcome
+from ..resumable import pending_shards, require_columns, run_sharded_stage
+from .backend import ExecutionBackend, open_backend
+from .config import ExecuteConfig, Outcome
 from .pool import WorkerPool
 from .trust import JUDGED, trust_levels
 
-if TYPE_CHECKING:
-    from .ray_backend import RayPool
-
 logger = logging.getLogger(__name__)
 MATRIX = List(List(Value("int8")))
-
-
-@dataclass
-class ExecuteConfig(ExecutionConfig):
-    """Sandbox limits (see ExecutionConfig) plus which tests to run."""
-
-    tests: str = field(
-        default="all",
-        metadata={
-            "help": "all = ground-truth tests (or io_tests) and gen_tests when present; ground_truth; generated"
-        },
-    )
-    float_tolerance: float | None = field(
-        default=None,
-        metadata={"help": "stdin/stdout problems: accept numbers within this absolute/relative tolerance"},
-    )
-    shard_size: int = field(default=16, metadata={"help": "Problems per resumable shard"})
-    backend: str = field(
-        default="local",
-        metadata={
-            "help": "local = a sandboxed pool on this machine; ray = the same sandboxed pool on every node of "
-            "a Ray cluster (optional extra 'ray'; identical results; slots then count per node)"
-        },
-    )
-    ray_address: str | None = field(
-        default=None,
-        metadata={
-            "help": "backend=ray: cluster to join (ray.init address, e.g. 'auto' or 'ray://head:10001'); "
-            "None = reuse an initialised Ray, else RAY_ADDRESS, else start a local instance"
-        },
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.tests not in ("all", "ground_truth", "generated"):
-            raise ConfigError(f"tests must be all, ground_truth or generated, got {self.tests!r}")
-        if self.shard_size < 1:
-            raise ConfigError("shard_size must be >= 1")
-        if self.backend not in ("local", "ray"):
-            raise ConfigError(f"backend must be local or ray, got {self.backend!r}")
 
 
 def _check(row: dict, index: int) -> None:
@@ -132,14 +87,6 @@ def _assemble(n_rows: int, plan: list, trust: list, results: list, want_gt: bool
     return out
 
 
-def _execute_rows(
-    rows: list[dict], pool: WorkerPool, cfg: ExecuteConfig, want_gt: bool, want_gen: bool
-) -> dict[str, list]:
-    """The new columns for already-checked ``rows``, executed on ``pool`` (shared by both backends)."""
-    jobs, plan, trust = _plan(rows, cfg, want_gt, want_gen)
-    return _assemble(len(rows), plan, trust, pool.map_jobs(jobs), want_gt, want_gen)
-
-
 def _rows(batch: dict[str, list]) -> list[dict]:
     rows = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["task_id"]))]
     for i, row in enumerate(rows):
@@ -154,7 +101,7 @@ class _LookAhead:
     MAX_AHEAD = 8  # shards
     QUEUED_PER_SLOT = 16  # jobs waiting per slot before looking further ahead
 
-    def __init__(self, ds: Dataset, bounds: list[tuple[int, int]], pool: WorkerPool, cfg, want_gt, want_gen):
+    def __init__(self, ds: Dataset, bounds: list[tuple[int, int]], pool: ExecutionBackend, cfg, want_gt, want_gen):
         self.ds, self.bounds, self.pool = ds, list(bounds), pool
         self.args = (cfg, want_gt, want_gen)
         self.started: dict[tuple, tuple] = {}
@@ -192,76 +139,57 @@ def execute(
     cfg: ExecuteConfig | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
-    pool: WorkerPool | RayPool | None = None,
+    pool: ExecutionBackend | None = None,
 ) -> Dataset:
     """Run every sample against its problem's tests in the sandbox and record the outcome codes.
 
-    ``pool``: a warm pool to reuse across calls (a ``WorkerPool`` for backend=local, a
-    ``ray_backend.RayPool`` for backend=ray); by default one is started and closed here.
+    ``pool``: a warm backend to reuse across calls (a ``WorkerPool`` for backend=local, a ``RayPool``
+    for backend=ray); by default the one ``cfg.backend`` names is started and closed here.
     """
     cfg = cfg or ExecuteConfig()
-    if "samples" not in ds.column_names:
-        raise DataError(
-            f"the dataset has no 'samples' column (columns: {ds.column_names}); run sample first", field="samples"
-        )
-    want_gt = cfg.tests in ("all", "ground_truth")
-    want_gen = cfg.tests in ("all", "generated") and "gen_tests" in ds.column_names
+    require_columns(ds, ("samples",), "run sample first")
+    want_gt = cfg.tests in ("both", "ground_truth")
+    want_gen = cfg.tests in ("both", "generated") and "gen_tests" in ds.column_names
     if cfg.tests == "generated" and "gen_tests" not in ds.column_names:
         raise DataError("tests=generated but the dataset has no gen_tests column", field="gen_tests")
-    ray = cfg.backend == "ray"
-    if pool is not None and (getattr(pool, "backend", "local") == "ray") != ray:
+    if pool is not None and pool.backend != cfg.backend:
         raise ConfigError(f"backend={cfg.backend!r} does not match the pool passed ({type(pool).__name__})")
     own = pool is None
-    if pool is None and ray:
-        from .ray_backend import RayPool  # ray itself is imported only on this path
-
-        pool = RayPool(cfg)
-    elif pool is None:
-        pool = WorkerPool(cfg)
+    backend = pool if pool is not None else open_backend(cfg)
     try:
-        isolation = pool.isolation.as_dict()
-
+        isolation = backend.isolation.as_dict()
         # the backend does not change any verdict: shards are shared between backends (resume either way)
         same_results = {k: v for k, v in config_to_dict(cfg).items() if k not in ("backend", "ray_address")}
         fingerprint = config_fingerprint(same_results, {"isolation": isolation, "v": 2})
-        if ray:
+        pending = pending_shards(ds, fingerprint=fingerprint, work_dir=work_dir, shard_size=cfg.shard_size)
+        features = {"gen_exec_matrix": MATRIX} if want_gen else {}
+        if want_gt:
+            features = {
+                "exec_matrix": MATRIX,
+                "passed": List(Value("bool")),
+                "exec_stderr": List(Value("string")),
+                "test_trust": List(Value("string")),
+                **features,
+            }
 
-            def fn(batch: dict[str, list]) -> dict[str, list]:
-                return pool.run_rows(_rows(batch), want_gt, want_gen)
+        def record() -> dict:
+            return {
+                **config_to_dict(cfg),
+                "isolation": isolation,
+                "outcome_codes": {o.name.lower(): int(o) for o in Outcome},
+                **backend.describe(),
+            }
 
-        else:
-            pending = pending_shards(ds, fingerprint=fingerprint, work_dir=work_dir, shard_size=cfg.shard_size)
-            fn = _LookAhead(ds, pending, pool, cfg, want_gt, want_gen)
-        result = map_in_shards(
+        return run_sharded_stage(
             ds,
-            fn,
-            desc="execute",
+            _LookAhead(ds, pending, backend, cfg, want_gt, want_gen),
+            step="execute",
+            features=features,
             fingerprint=fingerprint,
+            record=record,
             work_dir=work_dir,
             shard_size=cfg.shard_size,
-            batch_size=cfg.shard_size,
-            remove_columns=[
-                c
-                for c in ("exec_matrix", "gen_exec_matrix", "passed", "exec_stderr", "test_trust")
-                if c in ds.column_names and (want_gt or c == "gen_exec_matrix")
-            ],
         )
-        cluster = pool.cluster_info() if ray else None
     finally:
         if own:
-            pool.close()
-    for name in ("exec_matrix", "gen_exec_matrix"):
-        if name in result.column_names:
-            result = result.cast_column(name, MATRIX)
-    if want_gt:
-        result = result.cast_column("passed", List(Value("bool")))
-        result = result.cast_column("exec_stderr", List(Value("string")))
-        result = result.cast_column("test_trust", List(Value("string")))
-    record = {
-        **config_to_dict(cfg),
-        "isolation": isolation,
-        "outcome_codes": {o.name.lower(): int(o) for o in Outcome},
-    }
-    if cluster is not None:
-        record["ray_cluster"] = cluster  # nodes, CPUs, workers (one per node) and slots used
-    return with_provenance(result, "execute", record, base=get_provenance(ds))
+            backend.close()

@@ -1,4 +1,4 @@
-"""The ``time`` dataset transform: runtime_ns / runtime_cov / cost / timing_stable per sample."""
+"""The ``time`` stage: runtime_ns / runtime_cov / cost / timing_stable per sample."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from datasets import Dataset, List, Value
 
 from ..config import config_fingerprint, config_to_dict
 from ..errors import DataError
-from ..execution.pool import WorkerPool
-from ..provenance import get_provenance, with_provenance
-from ..resumable import map_in_shards
+from ..execution import WorkerPool
+from ..resumable import require_columns, run_sharded_stage
 from ..sandbox.host import build_jail
 from . import measure, runner
 from .config import TimingConfig
@@ -122,11 +121,7 @@ def time_samples(
     """
     cfg = cfg or TimingConfig()
     needed = ("samples",) if cfg.tests == "credible" and select_tests is None else ("samples", "passed")
-    for col in needed:
-        if col not in ds.column_names:
-            raise DataError(
-                f"the dataset has no {col!r} column (columns: {ds.column_names}); run execute first", field=col
-            )
+    require_columns(ds, needed, "run execute first")
     if cfg.tests not in ("passed", "credible") and cfg.tests not in ds.column_names and select_tests is None:
         raise DataError(f"tests={cfg.tests!r} names no column of the dataset", field=cfg.tests)
     if cfg.mode == "count" and (runner.find_valgrind() is None or build_jail() is None):
@@ -171,29 +166,32 @@ def time_samples(
                     logger.info("time: %s sample %d not timed: %s", row.get("task_id"), i, x.error[:200])
         return out
 
+    features = {"runtime_ns": List(Value("float64")), "runtime_cov": List(Value("float64"))}
+    features["timing_stable"] = List(Value("bool"))
+    if want_cost:
+        features["cost"] = List(Value("int64"))
+    if want_ratio:
+        features["runtime_ratio"] = List(Value("float64"))
     try:
         isolation = pool.isolation.as_dict()
-        fingerprint = config_fingerprint(cfg, {"v": 3, "isolation": isolation})
-        result = map_in_shards(
+        return run_sharded_stage(
             ds,
             fn,
+            step="time",
             desc=f"time ({cfg.mode})",
-            fingerprint=fingerprint,
+            features=features,
+            fingerprint=config_fingerprint(cfg, {"v": 3, "isolation": isolation}),
+            record=lambda: _record(cfg, isolation, infos),
             work_dir=work_dir,
             shard_size=cfg.shard_size,
-            batch_size=cfg.shard_size,
-            remove_columns=[c for c in OUTPUT_COLUMNS if c in ds.column_names],
+            replaces=OUTPUT_COLUMNS,
         )
     finally:
         pool.close()
-    casts = {"runtime_ns": Value("float64"), "runtime_cov": Value("float64"), "timing_stable": Value("bool")}
-    if want_cost:
-        casts["cost"] = Value("int64")
-    if want_ratio:
-        casts["runtime_ratio"] = Value("float64")
-    for name, feature in casts.items():
-        if name in result.column_names:
-            result = result.cast_column(name, List(feature))
+
+
+def _record(cfg: TimingConfig, isolation: dict, infos: list[dict]) -> dict:
+    """The provenance entry of a timing run: how it measured, on what."""
     record = {
         "mode": cfg.mode,
         **config_to_dict(cfg),
@@ -226,4 +224,4 @@ def time_samples(
         cal = [i for i in infos if i.get("ns_per_instruction")]
         if cal:
             record["ns_per_instruction"] = sum(i["ns_per_instruction"] for i in cal) / len(cal)
-    return with_provenance(result, "time", record, base=get_provenance(ds))
+    return record
