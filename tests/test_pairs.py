@@ -201,6 +201,7 @@ def test_pairs_properties(r, rts, seed):
             assert scores[c] > scores[j]
     pairs, info = dstc_pairs(r, seed)
     for c, j, _ in pairs:  # DSTC's criterion is on the concatenated responses: (c*, t*) passes, (c', t') fails
-        assert c != j and r[c].sum() >= r[j].sum()
+        # c* = c' is a valid pair (the responses differ in their test); the responses never coincide
+        assert (c, info["chosen_test"]) != (j, info["rejected_test"]) and r[c].sum() >= r[j].sum()
         assert r[c, info["chosen_test"]] and not r[j, info["rejected_test"]]
     assert dstc_pairs(r, seed) == dstc_pairs(r, seed)

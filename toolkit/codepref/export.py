@@ -6,7 +6,8 @@ Formats (TRL conventions, standard or conversational):
 - ``reward`` — the same rows, for TRL's RewardTrainer (Bradley–Terry);
 - ``kto`` — unpaired ``prompt/completion/label`` (each sample once: desirable if it is
   the chosen side of some pair, else undesirable);
-- ``sft`` — ``prompt/completion``: the top-N% fastest passing samples (Code-Optimise SFT_N);
+- ``sft`` — ``prompt/completion``: the top-N% fastest passing samples of the problems Code-Optimise's
+  filter keeps (>= 2 passing, >= 1 failing; SFT_N);
 - ``candidates`` — one row per problem with every response, every valid pair and the SFT
   pool, so a recipe can re-draw a pair (or a solution) per problem per epoch
   (Code-Optimise §3.4).
@@ -25,7 +26,7 @@ import numpy as np
 from datasets import Dataset
 
 from .errors import ConfigError, DataError
-from .pairs import top_fastest
+from .pairs import effective_passed, keep_problem, top_fastest
 from .provenance import get_provenance, with_provenance
 from .ranking import row_seed
 
@@ -64,6 +65,13 @@ class ExportConfig:
         default=None, metadata={"help": "Keep at most this many pairs per problem (seeded draw); default all"}
     )
     top_percent: float = field(default=25.0, metadata={"help": "sft/candidates: top N% fastest passing samples"})
+    min_passing: int = field(
+        default=2,
+        metadata={"help": "sft/candidates: Code-Optimise's problem filter — at least this many passing samples"},
+    )
+    min_failing: int = field(
+        default=1, metadata={"help": "sft/candidates: Code-Optimise's problem filter — at least this many failing"}
+    )
     seed: int = field(default=0, metadata={"help": "Seed for pair draws"})
 
     def __post_init__(self) -> None:
@@ -77,6 +85,8 @@ class ExportConfig:
             raise ConfigError(f"top_percent must be in (0, 100], got {self.top_percent}")
         if self.max_pairs_per_problem is not None and self.max_pairs_per_problem < 1:
             raise ConfigError("max_pairs_per_problem must be >= 1")
+        if self.min_passing < 0 or self.min_failing < 0:
+            raise ConfigError("min_passing and min_failing must be >= 0")
 
 
 class _Builder:
@@ -94,10 +104,10 @@ class _Builder:
         self.cfg = cfg
 
     def prompt(self, row: dict) -> Any:
-        from .sampling.prompts import code_prompt, dstc_prompt
+        from .sampling.prompts import code_prompt, dstc_training_prompt
 
-        if self.dstc and self.test_prompt == "dstc":
-            p = dstc_prompt(row, chat=self.sampled_chat)
+        if self.dstc:  # DSTC §3: the instruction alone, entry point and generation scaffold removed
+            p = dstc_training_prompt(row, chat=self.sampled_chat)
         else:
             p = code_prompt(row, chat=self.sampled_chat, system_prompt=self.system_prompt)
         if isinstance(p, list):  # chat messages; drop a pre-filled assistant turn (it starts the response)
@@ -152,6 +162,19 @@ def _runtime(row: dict) -> np.ndarray | None:
     return None if values is None else np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def sft_pool(row: dict, cfg: ExportConfig) -> list[int]:
+    """Code-Optimise SFT_N (§3.2–3.3): the top N% fastest working solutions of a *filtered* problem.
+
+    "we only keep problems with at least two passing and one failing solution" applies to the SFT
+    data as to the pairs; a passing sample without a stable runtime counts as failed (§3.2).
+    """
+    passed = np.asarray(row.get("passed") or [], bool)
+    runtime = _runtime(row)
+    if not keep_problem(effective_passed(passed, runtime), cfg.min_passing, cfg.min_failing):
+        return []
+    return top_fastest(passed, runtime, cfg.top_percent)
+
+
 def export(ds: Dataset, cfg: ExportConfig | None = None) -> Dataset:
     """Flatten a paired dataset into the TRL format ``cfg.format`` (see the module docstring)."""
     cfg = cfg or ExportConfig()
@@ -166,16 +189,14 @@ def export(ds: Dataset, cfg: ExportConfig | None = None) -> Dataset:
     for row in ds:
         if cfg.format == "sft":
             prompt = b.prompt(row)
-            for i in top_fastest(np.asarray(row["passed"], bool), _runtime(row), cfg.top_percent):
+            for i in sft_pool(row, cfg):
                 rows.append({"task_id": row["task_id"], "prompt": prompt, "completion": b.wrap(b.text(row, i))})
             continue
         pairs = _row_pairs(row, cfg)
         if cfg.format == "candidates":
             if not pairs:
                 continue
-            sft = (
-                top_fastest(np.asarray(row["passed"], bool), _runtime(row), cfg.top_percent) if "passed" in row else []
-            )
+            sft = sft_pool(row, cfg) if "passed" in row else []
             responses = [b.wrap(b.text(row, i)) for i in range(len(row["samples"]))]
             if b.dstc:
                 responses = [b.wrap(t) for p in pairs for t in _responses(b, row, p)]
@@ -190,18 +211,27 @@ def export(ds: Dataset, cfg: ExportConfig | None = None) -> Dataset:
                 }
             )
             continue
+        if cfg.format == "kto" and b.dstc:
+            # DSTC §3: "For KTO, we only filter out the data without feasible chosen responses": the
+            # concatenated chosen response is desirable, the rejected one (when feasible) undesirable
+            mm = row["minimax"]
+            if mm["chosen_code"] is None:
+                continue
+            labelled = [(b.dstc_text(row, mm["chosen_code"], mm["chosen_test"]), True)]
+            if mm["rejected_code"] is not None:
+                labelled.append((b.dstc_text(row, mm["rejected_code"], mm["rejected_test"]), False))
+            rows += [
+                {"task_id": row["task_id"], "prompt": b.prompt(row), "completion": b.wrap(t), "label": label}
+                for t, label in labelled
+            ]
+            continue
         if not pairs:
             continue
         prompt = b.prompt(row)
-        if cfg.format == "kto":
-            if b.dstc:  # DSTC: the concatenated chosen response is desirable, the rejected one not
-                labelled = [
-                    (t, label) for p in pairs for t, label in zip(_responses(b, row, p), (True, False), strict=True)
-                ]
-            else:  # each sample once: desirable if it is the chosen side of some pair
-                good = list(dict.fromkeys(p["chosen"] for p in pairs))
-                bad = [i for i in dict.fromkeys(p["rejected"] for p in pairs) if i not in set(good)]
-                labelled = [(b.text(row, i), True) for i in good] + [(b.text(row, i), False) for i in bad]
+        if cfg.format == "kto":  # each sample once: desirable if it is the chosen side of some pair
+            good = list(dict.fromkeys(p["chosen"] for p in pairs))
+            bad = [i for i in dict.fromkeys(p["rejected"] for p in pairs) if i not in set(good)]
+            labelled = [(b.text(row, i), True) for i in good] + [(b.text(row, i), False) for i in bad]
             rows += [
                 {"task_id": row["task_id"], "prompt": prompt, "completion": b.wrap(t), "label": label}
                 for t, label in labelled

@@ -8,6 +8,7 @@ of the answer that the model continues).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,9 @@ CODEDPO_TEST_TEMPLATE = (
 )
 
 # DSTC (Liu et al., 2024), Appendix B: the self-align prompt with one worked example and the
-# entry point named, ending with the sentence that fixes the four-part response format.
+# entry point named, ending with the sentence that fixes the four-part response format. The
+# example is the paper's, corrected: its implementation now does what its instruction says (the
+# continuation bit on the 5-bit chunk, before adding 63; chunks in order) and passes its tests.
 DSTC_SYSTEM = (
     "Provide the best response to a given instruction. Follow the following steps to craft your response "
     "to fill Example 2:\n"
@@ -55,12 +58,12 @@ def encode_integer_to_chars(value: int) -> str:
         return chr(63)
     encoded_chars = []
     while value > 0:
-        chunk = (value & 31) + 63
+        chunk = value & 31
         value >>= 5
         if value > 0:
             chunk |= 32
-        encoded_chars.append(chr(chunk))
-    return ''.join(reversed(encoded_chars))
+        encoded_chars.append(chr(chunk + 63))
+    return ''.join(encoded_chars)
 ```
 [Explanation]
 This function processes the integer in 5-bit chunks with bitwise operations and converts each chunk into a \
@@ -70,7 +73,7 @@ You can validate this function with a few test cases to ensure correctness:
 ```python
 assert encode_integer_to_chars(0) == chr(63)
 assert encode_integer_to_chars(31) == chr(63 + 31)
-assert encode_integer_to_chars(32) == chr(63) + chr(63 + 1 + 32)
+assert encode_integer_to_chars(32) == chr(63 + 32) + chr(63 + 1)
 ```
 """
 DSTC_STOP = ("## Example 3", "\n### Instruction")
@@ -133,6 +136,21 @@ def dstc_prompt(row: Mapping[str, Any], *, chat: bool) -> Prompt:
             {"role": "assistant", "content": DSTC_RESPONSE_START + "\n"},
         ]
     return f"{DSTC_SYSTEM}\n{body}\n### Response\n{DSTC_RESPONSE_START}\n"
+
+
+_ENTRY_SENTENCES = re.compile(r"\s*(?:The main function name is|The function must be named) `[^`\n]+`\.")
+
+
+def dstc_training_prompt(row: Mapping[str, Any], *, chat: bool) -> Prompt:
+    """The prompt DSTC trains on: the instruction alone.
+
+    "After the preprocessing phase, the entry points are removed to prevent potential information
+    leakage that could lead to overfitting during training" (DSTC §3): no entry-point sentence, and
+    none of the generation scaffold (system text, one-shot example, four-part directive).
+    """
+    instruction = (row.get("instruction") or row.get("prompt") or "").strip()
+    text = _ENTRY_SENTENCES.sub("", instruction).strip()
+    return [{"role": "user", "content": text}] if chat else f"{text}\n"
 
 
 def split_sections(response: str) -> dict[str, str]:
