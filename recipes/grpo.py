@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 
-from codepref.training import RecipeArguments, resolve_model_path, train_eval_datasets
+from codepref.training import RecipeArguments, last_checkpoint, resolve_model_path, train_eval_datasets
 
 
 @dataclass
@@ -91,7 +91,7 @@ def main(script_args: GRPOArguments, training_args: GRPOConfig, model_args: Mode
 
     # 3. Train, save, optionally push
     try:
-        trainer.train()
+        trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     finally:
         reward.close()
     trainer.save_model(training_args.output_dir)

@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 from trl import ModelConfig, TrlParser, get_peft_config
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-from codepref.training import RecipeArguments, resolve_model_path, train_eval_datasets
+from codepref.training import RecipeArguments, last_checkpoint, resolve_model_path, train_eval_datasets
 
 
 def main(script_args: RecipeArguments, training_args: ORPOConfig, model_args: ModelConfig) -> ORPOTrainer:
@@ -44,7 +44,7 @@ def main(script_args: RecipeArguments, training_args: ORPOConfig, model_args: Mo
     )
 
     # 3. Train, save, optionally push
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     trainer.save_model(training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from transformers import AutoTokenizer
 from trl import ModelConfig, RewardConfig, RewardTrainer, TrlParser, get_peft_config
 
-from codepref.training import RecipeArguments, resolve_model_path, train_eval_datasets
+from codepref.training import RecipeArguments, last_checkpoint, resolve_model_path, train_eval_datasets
 
 
 def main(script_args: RecipeArguments, training_args: RewardConfig, model_args: ModelConfig) -> RewardTrainer:
@@ -42,7 +42,7 @@ def main(script_args: RecipeArguments, training_args: RewardConfig, model_args: 
     )
 
     # 3. Train, save (LoRA merged into a plain model folder), optionally push
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     if peft_config is not None:
         merged = trainer.model.merge_and_unload()
         merged.save_pretrained(training_args.output_dir)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from transformers import AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
-from codepref.training import RecipeArguments, resolve_model_path, train_eval_datasets
+from codepref.training import RecipeArguments, last_checkpoint, resolve_model_path, train_eval_datasets
 
 
 def main(script_args: RecipeArguments, training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
@@ -52,7 +52,7 @@ def main(script_args: RecipeArguments, training_args: SFTConfig, model_args: Mod
         trainer.add_callback(ResampleCallback(dynamic))
 
     # 4. Train, save, optionally push
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(training_args.output_dir))
     trainer.save_model(training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)

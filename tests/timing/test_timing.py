@@ -406,6 +406,9 @@ def test_code_optimise_unstable_sample_is_marked_failed():
     assert out["runtime_ns"][2] is None and out["timing_stable"][2] is None
     ok = effective_passed([True, True, False], [float("nan") if v is None else v for v in out["runtime_ns"]])
     assert ok.tolist() == [False, True, False]
+    # Code-Optimise §3.2 "we set passed = False": every later reader (evaluation included) sees it failed
+    assert out["passed"] == [False, True, False]
+    assert TimingConfig(mode="code-optimise").max_seconds is None  # Algorithm 1 has no wall-clock budget
 
 
 def test_code_optimise_runs_start_cold():

@@ -289,3 +289,30 @@ def test_execution_reward_applies_its_execution_config():
         finally:
             reward.close()
     assert scores == {1024: [1.0], 200: [0.0]}
+
+
+def test_recipe_run_again_resumes_from_its_last_checkpoint(tiny_model, data_dir, tmp_path, monkeypatch):
+    """As alignment-handbook's scripts: a second run with the same output_dir continues, not restarts."""
+    import transformers
+
+    from codepref.training import last_checkpoint
+
+    trained = []
+    real_step = transformers.Trainer.training_step
+
+    def counted(self, *a, **k):
+        trained.append(self.state.global_step)
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", counted)
+
+    out = tmp_path / "sft-resume"
+    assert last_checkpoint(str(out)) is None
+    args = ["--dataset_name", str(data_dir / "sft-top25.jsonl"), *FAST, *common_args(tiny_model, out)]
+    args += ["--save_strategy", "steps", "--save_steps", "2"]
+    first = run("sft", [*args, "--max_steps", "2"])
+    assert first.state.global_step == 2 and last_checkpoint(str(out)).endswith("checkpoint-2")
+    trained.clear()
+    second = run("sft", [*args, "--max_steps", "4"])
+    assert second.state.global_step == 4
+    assert trained == [2, 3]  # only steps 3 and 4 ran: steps 1-2 came from checkpoint-2

@@ -6,6 +6,7 @@
 - :func:`common_problems` — problems every compared run solves at least once (Code-Optimise
   computes runtime and length there);
 - :func:`median_of_passing` — median runtime / length (characters) of working solutions;
+- :func:`solution_length` — a solution's length in characters, the model's own code only;
 - :func:`speedup` — CodeDPO §5.2 (after Shypula et al.): mean per-problem speed-up over a
   base and the share of problems optimised (≥ 10% faster) on commonly solved problems;
 - :func:`compile_rate` — share of samples that compile (IotaCode);
@@ -15,7 +16,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,12 +27,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k for one problem with ``n`` samples of which ``c`` pass.
 
     Computed as 1 − Π_{i=n−c+1}^{n} (1 − k/i), the numerically stable form of
-    1 − C(n−c, k)/C(n, k).
+    1 − C(n−c, k)/C(n, k). With k > n there is no k-subset: the value is pass@n (1 if any sample
+    passes, else 0) — never 1 for a problem no sample solves (``code_eval``'s estimator returns 1.0
+    there, since n − c < k).
     """
     if not 0 <= c <= n:
         raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
-    if not 1 <= k <= n:
-        raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+    if k < 1:
+        raise ValueError(f"need k >= 1, got k={k}")
+    if k > n:  # no k-subset exists; all n samples are the best estimate (pass@n, a lower bound of pass@k)
+        return 1.0 if c > 0 else 0.0
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
@@ -87,6 +91,21 @@ def common_problems(runs: Mapping[str, Mapping[str, Sequence[bool]]]) -> list[st
     return [tid for tid in first if tid in common]
 
 
+def solution_length(sample: str, prompt: str | None = None) -> int:
+    """Characters of one solution: what the model wrote (Code-Optimise §4.3: "the number of characters
+    of all working solutions").
+
+    A completion model's program is the prompt (signature and docstring) followed by its continuation;
+    the prompt is not part of its solution, so a sample that starts with ``prompt`` counts without it.
+    """
+    if prompt and sample.startswith(prompt):
+        return len(sample) - len(prompt)
+    stripped = (prompt or "").rstrip()
+    if stripped and sample.startswith(stripped):  # the prompt's trailing blank lines were normalised
+        return len(sample[len(stripped) :].lstrip("\n"))
+    return len(sample)
+
+
 def median_of_passing(
     values: Mapping[str, Sequence[float | None]], passed: Mapping[str, Sequence[bool]], problems: Sequence[str]
 ) -> float | None:
@@ -119,9 +138,11 @@ def speedup(
 
 
 def compiles(program: str) -> bool:
+    """Whether ``compile()`` accepts the program (the compiler's checks too: a top-level ``return``,
+    ``break`` outside a loop or a misplaced ``nonlocal`` do not compile). Compiling runs nothing."""
     try:
-        compile(program, "<sample>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, ValueError):
+        compile(program, "<sample>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return False
     return True
 

@@ -23,6 +23,7 @@ from .metrics import (
     mean_pass_at_k,
     median_of_passing,
     per_problem_median,
+    solution_length,
     speedup,
 )
 
@@ -35,10 +36,18 @@ def _columns(ds: Dataset, name: str) -> dict[str, Any]:
         raise DataError(f"run {name!r} lacks columns {missing} (run sample and execute first)", field=missing[0])
     cols = {
         c: ds[c]
-        for c in ("task_id", "samples", "passed", "runtime_ns", "exec_matrix", "greedy_passed")
+        for c in ("task_id", "samples", "passed", "runtime_ns", "exec_matrix", "greedy_passed", "prompt")
         if c in ds.column_names
     }
     return cols
+
+
+def _lengths(c: dict[str, list]) -> dict[str, list[int]]:
+    """task id → each sample's solution length (the prompt a completion model continued is not counted)."""
+    prompts = c.get("prompt") or [None] * len(c["task_id"])
+    return {
+        t: [solution_length(s, p) for s in ss] for t, ss, p in zip(c["task_id"], c["samples"], prompts, strict=True)
+    }
 
 
 def run_metrics(ds: Dataset, ks: Sequence[int] = DEFAULT_KS, name: str = "run") -> dict[str, Any]:
@@ -60,8 +69,7 @@ def run_metrics(ds: Dataset, ks: Sequence[int] = DEFAULT_KS, name: str = "run") 
     out["compile_rate"] = float(sum(total) / max(1, sum(ns)))
     tids = c["task_id"]
     passed = dict(zip(tids, c["passed"], strict=True))
-    lengths = {t: [len(s) for s in ss] for t, ss in zip(tids, c["samples"], strict=True)}
-    out["median_length"] = median_of_passing(lengths, passed, tids)
+    out["median_length"] = median_of_passing(_lengths(c), passed, tids)
     if "runtime_ns" in c:
         out["median_runtime_ns"] = median_of_passing(dict(zip(tids, c["runtime_ns"], strict=True)), passed, tids)
     return out
@@ -77,9 +85,8 @@ def compare_runs(runs: Mapping[str, Dataset], base: str, ks: Sequence[int] = DEF
     result: dict[str, Any] = {"base": base, "common_problems": len(common), "models": {}}
     for name, c in cols.items():
         tids = c["task_id"]
-        lengths = {t: [len(s) for s in ss] for t, ss in zip(tids, c["samples"], strict=True)}
         m: dict[str, Any] = {"metrics": run_metrics(runs[name], ks, name)}
-        m["median_length_common"] = median_of_passing(lengths, passed[name], common)
+        m["median_length_common"] = median_of_passing(_lengths(c), passed[name], common)
         if "runtime_ns" in c:
             rts = dict(zip(tids, c["runtime_ns"], strict=True))
             m["median_runtime_common"] = median_of_passing(rts, passed[name], common)

@@ -29,6 +29,15 @@ SPLIT_RANGES = {
     "train": range(601, 975),
 }
 
+
+def mbpp_split_of(task_id: str) -> str | None:
+    """The original MBPP split of ``mbpp/<n>`` (or ``mbpp-sanitized/<n>``, ``mbpp-plus/<n>``); None otherwise."""
+    prefix, _, number = str(task_id).partition("/")
+    if not prefix.startswith("mbpp") or not number.isdigit():
+        return None
+    return next((name for name, ids in SPLIT_RANGES.items() if int(number) in ids), None)
+
+
 # Tasks 2, 3 and 4 of MBPP's prompt split: the standard 3-shot examples.
 FEW_SHOT = (
     (

@@ -154,11 +154,69 @@ def add_prompt_preamble(program: str, prompt: str, entry_point: str | None = Non
     return "\n".join(missing) + "\n\n" + program
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    mains = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__"]
+    return isinstance(node.test.ops[0], ast.Eq) and len(names) == 1 and len(mains) == 1
+
+
+def drop_main_guard(code: str) -> str:
+    """``code`` without its top-level ``if __name__ == "__main__":`` blocks (a demo the model appended:
+    it would run when the program is loaded, reading stdin or printing, and is not the solution)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    guards = [n for n in tree.body if _is_main_guard(n)]
+    if not guards:
+        return code
+    lines = code.splitlines()
+    for node in reversed(guards):
+        del lines[node.lineno - 1 : node.end_lineno]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _imports_of_other_blocks(code: str, blocks: list[str]) -> str:
+    """Prepend the top-level imports that other fenced blocks of the answer make and ``code`` lacks
+    (a model that writes ``import math`` in one block and the function in the next)."""
+    try:
+        have = _bound_names(ast.parse(code))
+    except (SyntaxError, ValueError):
+        return code
+    missing: list[str] = []
+    for block in blocks:
+        if block.strip("\n") == code:
+            continue
+        try:
+            tree = ast.parse(block)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+                bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+                segment = ast.get_source_segment(block, node)
+                if not bound <= have and segment and segment not in missing:
+                    missing.append(segment)
+                    have |= bound
+    return "\n".join(missing) + "\n\n" + code if missing else code
+
+
 def extract_chat_code(completion: str, *, prompt: str = "", entry_point: str | None = None) -> str:
-    """The program in a chat model's answer (fenced block, else the code-looking part), repaired."""
+    """The program in a chat model's answer (fenced block, else the code-looking part), repaired:
+    imports the answer made in other fenced blocks are kept, an ``if __name__ == "__main__":`` demo
+    is dropped, and the prompt's signature, imports and helpers are re-attached where missing."""
     blocks = fenced_blocks(completion)
     code = _pick_block(blocks, entry_point) if blocks else _unfenced_code(completion)
     code = code.strip("\n")
+    if not code.strip():
+        return ""
+    if len(blocks) > 1:
+        code = _imports_of_other_blocks(code, blocks)
+    code = drop_main_guard(code).strip("\n")
     if not code.strip():
         return ""
     if is_code_prompt(prompt, entry_point):

@@ -45,8 +45,9 @@ run (as ``timeit`` does); a program may turn it on, at its own cost.
 
 ``code-optimise`` (faithful). Algorithm 1 of the paper: CPU time of a run (the program's definition and
 every timed test), batches of ``batch_size``=50 runs, stop at the first batch with CoV ≤
-``cov_threshold``=0.1, at most ``max_batches``=1000 batches (and ``max_seconds`` wall); a sample that
-never gets a stable batch is marked failed. The procedure runs ``processes``=5 times per solution;
+``cov_threshold``=0.1, at most ``max_batches``=1000 batches (no wall-clock budget unless ``max_seconds``
+is set); a sample that never gets a stable batch is marked failed (``passed`` = False, as §3.2
+does). The procedure runs ``processes``=5 times per solution;
 ``runtime_ns`` = mean of the 5 last-stable-batch means, ``runtime_cov`` = CoV across the 5. Each run is
 a fresh process, so it includes the process's own start-up after the fork (~0.3 ms): compare runtimes
 of one problem's samples, not across problems.

@@ -73,9 +73,12 @@ class TimingConfig(ExecutionConfig):
             "or to the first passing candidate (first)"
         },
     )
-    max_seconds: float = field(
-        default=120.0,
-        metadata={"help": "wall-clock budget per solution (per repetition); over it → unstable (null runtime)"},
+    max_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "code-optimise: wall-clock budget per solution (per repetition); over it → unstable (failed). "
+            "None (default) = no budget, as Algorithm 1 (max_batches bounds it)"
+        },
     )
     shard_size: int = field(default=16, metadata={"help": "problems per resumable shard"})
 
@@ -90,5 +93,9 @@ class TimingConfig(ExecutionConfig):
                 raise ConfigError(f"{name} must be >= 1")
         if self.warmup_rounds < 0:
             raise ConfigError("warmup_rounds must be >= 0")
-        if self.cov_threshold <= 0 or self.max_seconds <= 0 or self.count_seconds <= 0:
+        if (
+            self.cov_threshold <= 0
+            or (self.max_seconds is not None and self.max_seconds <= 0)
+            or self.count_seconds <= 0
+        ):
             raise ConfigError("cov_threshold, max_seconds and count_seconds must be positive")

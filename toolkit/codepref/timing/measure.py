@@ -109,7 +109,9 @@ def code_optimise(sols: list[dict], cfg: TimingConfig, pool: WorkerPool) -> dict
             st["mean"], st["cov"] = sum(times) / len(times), cov(times)
             if st["cov"] <= cfg.cov_threshold:
                 st["done"], st["stable"] = True, True
-            elif st["batches"] >= cfg.max_batches or time.monotonic() - st["t0"] > cfg.max_seconds:
+            elif st["batches"] >= cfg.max_batches or (
+                cfg.max_seconds is not None and time.monotonic() - st["t0"] > cfg.max_seconds
+            ):
                 st["done"], st["stable"] = True, False
     out = {}
     for k, s in enumerate(sols):

@@ -114,8 +114,10 @@ def time_samples(
     """Time every passing sample in the sandbox; add runtime_ns, runtime_cov, timing_stable (+ cost / ratio).
 
     Failed samples get nulls (``timing_stable`` null: not timed). A passing sample whose measurement
-    never stabilised or errored gets ``runtime_ns`` null and ``timing_stable`` False — downstream
-    (``pairs.effective_passed``) then treats it as failed, as Code-Optimise §3.2 does.
+    never stabilised or errored gets ``runtime_ns`` null, ``timing_stable`` False and ``passed`` False:
+    "In the unlikely scenario that a stable runtime could not be obtained, we set passed = False (mark
+    solution as failed)" (Code-Optimise §3.2), so every later reader (pairs, stats, evaluation metrics)
+    sees it failed. The execution verdicts stay in ``exec_matrix``.
     ``select_tests(row) -> indices into row["tests"]`` overrides ``cfg.tests`` (not part of the fingerprint:
     pass a fresh ``work_dir`` when you change it).
     """
@@ -132,6 +134,7 @@ def time_samples(
     infos: list[dict] = []
     want_cost = cfg.mode == "count"
     want_ratio = cfg.mode == "interleaved"
+    marks_failed = "passed" in ds.column_names
 
     def fn(batch: dict[str, list]) -> dict[str, list]:
         n_rows = len(batch["samples"])
@@ -147,6 +150,8 @@ def time_samples(
         else:
             results = measure.interleaved([[s for s in sols if s["id"][0] == r] for r in range(n_rows)], cfg, pool)
         out: dict[str, list] = {"runtime_ns": [], "runtime_cov": [], "timing_stable": []}
+        if marks_failed:
+            out["passed"] = []
         if want_cost:
             out["cost"] = []
         if want_ratio:
@@ -157,6 +162,10 @@ def time_samples(
             out["runtime_ns"].append([x.runtime_ns if x else None for x in m])
             out["runtime_cov"].append([x.runtime_cov if x else None for x in m])
             out["timing_stable"].append([x.stable if x else None for x in m])
+            if marks_failed:  # Code-Optimise §3.2: no stable runtime → failed
+                out["passed"].append(
+                    [bool(p) and not (x is not None and not x.stable) for p, x in zip(row["passed"], m, strict=True)]
+                )
             if want_cost:
                 out["cost"].append([x.cost if x else None for x in m])
             if want_ratio:
@@ -172,6 +181,8 @@ def time_samples(
         features["cost"] = List(Value("int64"))
     if want_ratio:
         features["runtime_ratio"] = List(Value("float64"))
+    if marks_failed:
+        features["passed"] = List(Value("bool"))
     try:
         isolation = pool.isolation.as_dict()
         return run_sharded_stage(
@@ -184,7 +195,7 @@ def time_samples(
             record=lambda: _record(cfg, isolation, infos),
             work_dir=work_dir,
             shard_size=cfg.shard_size,
-            replaces=OUTPUT_COLUMNS,
+            replaces=[*OUTPUT_COLUMNS, *(["passed"] if marks_failed else [])],
         )
     finally:
         pool.close()

@@ -9,6 +9,20 @@
 Imports are light: torch/transformers load only with the sub-modules that need them.
 """
 
-from .data import RecipeArguments, load_recipe_dataset, resolve_model_path, split_by_problem, train_eval_datasets
+from .data import (
+    RecipeArguments,
+    last_checkpoint,
+    load_recipe_dataset,
+    resolve_model_path,
+    split_by_problem,
+    train_eval_datasets,
+)
 
-__all__ = ["RecipeArguments", "load_recipe_dataset", "resolve_model_path", "split_by_problem", "train_eval_datasets"]
+__all__ = [
+    "RecipeArguments",
+    "last_checkpoint",
+    "load_recipe_dataset",
+    "resolve_model_path",
+    "split_by_problem",
+    "train_eval_datasets",
+]

@@ -35,6 +35,13 @@ class RecipeArguments:
     eval_fraction: float = field(
         default=0.0, metadata={"help": "Hold out this fraction of problems (by task_id) for validation"}
     )
+    eval_source_split: str | None = field(
+        default=None,
+        metadata={
+            "help": "Validate on the problems of this split of the source benchmark (e.g. validation: MBPP's task "
+            "ids 511-600, as Code-Optimise does); takes precedence over eval_fraction"
+        },
+    )
     dynamic_selection: bool = field(
         default=False,
         metadata={"help": "Code-Optimise §3.4: re-draw one pair (DPO) / one solution (SFT) per problem per epoch"},
@@ -107,4 +114,32 @@ def train_eval_datasets(args: RecipeArguments, config: str | None = None) -> tup
     train = data[args.dataset_train_split]
     if args.dataset_test_split and args.dataset_test_split in data:
         return train, data[args.dataset_test_split]
+    if args.eval_source_split:
+        return split_by_source(train, args.eval_source_split)
     return split_by_problem(train, args.eval_fraction, args.selection_seed)
+
+
+def split_by_source(ds: Dataset, split: str) -> tuple[Dataset, Dataset]:
+    """(the other problems, the problems of the source benchmark's ``split``), by task id."""
+    from codepref.problems.mbpp import mbpp_split_of
+
+    held = {t for t in set(ds["task_id"]) if mbpp_split_of(t) == split}
+    if not held:
+        raise ValueError(
+            f"eval_source_split={split!r}: no problem of the dataset comes from that split of its source "
+            "(known for MBPP task ids); use eval_fraction instead"
+        )
+    return ds.filter(lambda r: r["task_id"] not in held), ds.filter(lambda r: r["task_id"] in held)
+
+
+def last_checkpoint(output_dir: str | None) -> str | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` (None if there is none): a recipe run again
+    with the same ``output_dir`` resumes from it, as alignment-handbook's scripts do."""
+    if not output_dir or not Path(output_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(output_dir)
+    if found is not None:
+        logger.info("resuming from %s", found)
+    return found

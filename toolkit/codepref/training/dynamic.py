@@ -34,6 +34,19 @@ def epoch_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
+def unique_draw(seed: int, epoch: int, index: int, size: int) -> int:
+    """Problem ``index``'s draw from a pool of ``size`` in ``epoch``: without replacement.
+
+    Code-Optimise §3.4 "dynamically select unique pairs ... at the start of a new epoch": epochs come
+    in cycles of ``size``; each cycle walks a fresh seeded permutation of the pool, so no item repeats
+    until the pool is used up. A function of (seed, epoch, index) alone: any read order gives the same.
+    """
+    if size < 1:
+        raise ValueError("cannot draw from an empty pool")
+    cycle, position = divmod(int(epoch), size)
+    return int(epoch_rng(seed, cycle, index).permutation(size)[position])
+
+
 class EpochResampledDataset(torch.utils.data.Dataset):
     """A dataset of one draw per problem; :meth:`set_epoch` selects the epoch whose draws it serves."""
 
@@ -80,8 +93,7 @@ class DynamicPairDataset(EpochResampledDataset):
 
     def draw(self, index: int, epoch: int | None = None) -> tuple[str, str, int, int]:
         pairs = self.pairs[index]
-        k = epoch_rng(self.seed, self.epoch if epoch is None else epoch, index).integers(len(pairs))
-        return pairs[k]
+        return pairs[unique_draw(self.seed, self.epoch if epoch is None else epoch, index, len(pairs))]
 
     def pairs_for_epoch(self, epoch: int) -> list[tuple[str, int, int]]:
         """``(task_id, chosen index, rejected index)`` of every problem in ``epoch``."""
@@ -146,7 +158,7 @@ class DynamicSFTDataset(EpochResampledDataset):
 
     def draw(self, index: int, epoch: int | None = None) -> int:
         group = self.groups[index]
-        return group[epoch_rng(self.seed, self.epoch if epoch is None else epoch, index).integers(len(group))]
+        return group[unique_draw(self.seed, self.epoch if epoch is None else epoch, index, len(group))]
 
     def solutions_for_epoch(self, epoch: int) -> list[tuple[str, int]]:
         """``(task_id, response index)`` of every problem in ``epoch``."""
@@ -194,7 +206,7 @@ def first_draw(candidates: Dataset, seed: int = 0, kinds: list[str] | None = Non
     for i, r in enumerate(candidates):
         pairs = [p for p in r["pairs"] if kinds is None or p["kind"] in kinds]
         if pairs:
-            p = pairs[epoch_rng(seed, 0, i).integers(len(pairs))]
+            p = pairs[unique_draw(seed, 0, i, len(pairs))]
             rows.append(
                 {
                     "task_id": r["task_id"],
