@@ -45,3 +45,18 @@ def test_training_yamls_read_what_the_pipeline_publishes(folder):
 
 def test_every_paper_folder_is_checked():
     assert {"code-optimise", "codedpo", "dstc", "iotacode", "quickstart"} <= set(FOLDERS)
+
+
+def test_iotacode_dpo_and_orpo_use_the_sft_settings_and_lora_on_all_but_the_embedding():
+    """IotaCode §3: DPO "The remaining parameters were the same as in SFT training" (5,000 warm-up steps,
+    cosine schedule, sequence length); LoRA r=32 "applied to all layers except the embedding layer"."""
+    folder = RECIPES / "iotacode"
+    sft = yaml.safe_load((folder / "sft.yaml").read_text())
+    for name in ("dpo.yaml", "orpo.yaml"):
+        cfg = yaml.safe_load((folder / name).read_text())
+        for key in ("warmup_steps", "lr_scheduler_type", "max_length"):
+            assert cfg[key] == sft[key], (name, key)
+        assert cfg["warmup_steps"] == 5000 and cfg["lora_r"] == 32 and cfg["use_peft"] is True
+        modules = cfg["lora_target_modules"]
+        assert "lm_head" in modules and not any("embed" in m for m in modules)
+        assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= set(modules)

@@ -54,12 +54,15 @@ def test_is_code_prompt():
     assert task_description(MBPP) == MBPP["instruction"]
 
 
-def test_codedpo_prompt_is_assertion_only_and_names_the_function():
+def test_codedpo_prompt_is_the_papers_prompt_3():
     chat = codedpo_test_prompt(HE, chat=True)
     text = chat[0]["content"]
-    assert text.startswith("Generate only assertion statements based on the following description.")
-    assert "The main function name is `add`." in text
-    assert text.endswith("Generated Assertions:")
+    assert text == (
+        "Generate only assertion statements based on the following description. Do not generate any other "
+        f"code:\n\n{task_description(HE)}\n\nGenerated Assertions:"
+    )
+    assert "def add(x: int, y: int)" in text  # the task as stated names the function; nothing is added
+    assert "The main function name is" not in text
     completion = codedpo_test_prompt(MBPP, chat=False)
     assert completion.endswith("Generated Assertions:\n\nassert ")
     assert completion.startswith(CODEDPO_TEST_TEMPLATE.split("{")[0])

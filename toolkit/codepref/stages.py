@@ -69,6 +69,11 @@ STAGES: dict[str, StageSpec] = {
         needs_input=False,
         help="Turn code snippets into new problems with the model (CodeDPO's seed stage).",
     ),
+    "submissions": StageSpec(
+        ".problems.submissions:SubmissionsConfig",
+        ".problems.submissions:submissions",
+        help="Use a benchmark's own judged submissions as samples (CodeContests: OK vs other verdicts; IotaCode).",
+    ),
     "sample": StageSpec(
         ".sampling:SampleConfig",
         ".sampling:sample",

@@ -2,7 +2,9 @@
 
 Hidden tests (``io_tests``) are the private and generated tests; the public ones go to
 ``public_io_tests`` for AlphaCode's n@k filtering. ``canonical_solution`` is the first
-Python 3 solution when the row has one.
+Python 3 solution when the row has one. The human submissions in Python 3 are kept as
+``solutions`` (verdict OK) and ``incorrect_solutions`` (any other verdict): IotaCode's preference
+data (see :mod:`codepref.problems.submissions`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset, List, Value, load_dataset
 
 from ..errors import DataError
 from .schema import PROBLEM_FEATURES, build_problems
@@ -51,10 +53,7 @@ def codecontests_row(
     pub_in, pub_out = _tests(raw, "public_tests", task_id=task_id, index=index, source=source)
     if not ins:  # some problems have no private tests: the public ones are all there is
         ins, outs = pub_in, pub_out
-    sols = raw.get("solutions") or {}
-    py = [
-        s for lang, s in zip(sols.get("language") or [], sols.get("solution") or [], strict=False) if lang == PYTHON3
-    ]
+    py = _python3(raw, "solutions", task_id=task_id, index=index, source=source)
     return {
         "task_id": task_id,
         "prompt": PROMPT.format(description=raw["description"].strip()),
@@ -64,7 +63,19 @@ def codecontests_row(
         "io_tests": {"input": ins, "output": outs},
         "public_io_tests": {"input": pub_in, "output": pub_out},
         "canonical_solution": py[0] if py else None,
+        "solutions": py,
+        "incorrect_solutions": _python3(raw, "incorrect_solutions", task_id=task_id, index=index, source=source),
     }
+
+
+def _python3(raw: dict[str, Any], key: str, *, task_id: str, index: int, source: str) -> list[str]:
+    value = raw.get(key) or {}
+    langs, sols = value.get("language") or [], value.get("solution") or []
+    if len(langs) != len(sols):
+        raise DataError(
+            f"{len(langs)} languages but {len(sols)} solutions", task_id=task_id, field=key, row=index, source=source
+        )
+    return [s for lang, s in zip(langs, sols, strict=True) if lang == PYTHON3 and isinstance(s, str) and s.strip()]
 
 
 def load_codecontests(split: str = "test", *, source: str | None = None, revision: str | None = None) -> Dataset:
@@ -77,6 +88,9 @@ def load_codecontests(split: str = "test", *, source: str | None = None, revisio
     else:
         raws = load_dataset(src, split=split, revision=revision)
     rows = [codecontests_row(dict(r), index=i, source=src) for i, r in enumerate(raws)]
-    public = [r.pop("public_io_tests") for r in rows]
+    extra = {key: [r.pop(key) for r in rows] for key in ("public_io_tests", "solutions", "incorrect_solutions")}
     ds = build_problems(rows, source=src)
-    return ds.add_column("public_io_tests", public, feature=PROBLEM_FEATURES["io_tests"])
+    ds = ds.add_column("public_io_tests", extra["public_io_tests"], feature=PROBLEM_FEATURES["io_tests"])
+    for key in ("solutions", "incorrect_solutions"):
+        ds = ds.add_column(key, extra[key], feature=List(Value("string")))
+    return ds

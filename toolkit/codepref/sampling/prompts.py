@@ -113,12 +113,11 @@ def _entry_sentence(entry_point: str | None) -> str:
 
 
 def codedpo_test_prompt(row: Mapping[str, Any], *, chat: bool) -> Prompt:
-    """CodeDPO's assertion-only prompt; a completion model continues right after ``assert``."""
-    description = task_description(row)
-    sentence = _entry_sentence(row.get("entry_point"))
-    if sentence and sentence not in description:
-        description = f"{description}\n{sentence}"
-    text = CODEDPO_TEST_TEMPLATE.format(description=description)
+    """CodeDPO's LLM Prompt 3 (Appendix B), word for word: "Generate only assertion statements based on
+    the following description. Do not generate any other code: {Instruction} Generated Assertions:
+    assert ...". {Instruction} is the task as stated (:func:`task_description`: a HumanEval signature
+    with its docstring, else the instruction); a completion model continues right after ``assert``."""
+    text = CODEDPO_TEST_TEMPLATE.format(description=task_description(row))
     if chat:
         return [{"role": "user", "content": text.rstrip()}]
     return text + "assert "
