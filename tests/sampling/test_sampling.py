@@ -212,18 +212,47 @@ def test_stop_strings_are_applied_and_removed(humaneval_rows, tiny_backend):
     assert all("e" not in t for t in outs[0])
 
 
-@pytest.mark.parametrize("k", [256, 4])  # 4: forces the full-sort fallback rows
+def _full_sort_nucleus(scaled, top_p):
+    """The definition, by brute force in float64: sort every token, keep the smallest prefix reaching top_p."""
+    probs = scaled.double().softmax(-1)
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < top_p
+    return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+
+
+@pytest.mark.parametrize("k", [256, 4])  # 4: forces the full-sort fallback
 @pytest.mark.parametrize("temperature", [0.6, 1.0])
-def test_fast_top_p_matches_transformers(k, temperature):
+@pytest.mark.parametrize("top_p", [0.5, 0.95])
+def test_nucleus_keeps_exactly_what_a_full_sort_keeps(k, temperature, top_p):
+    """The top-k prefiltered nucleus = a full sort of the vocabulary, token for token, on random logits."""
     from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from codepref.sampling.backends.hf import _fast_top_p
+    from codepref.sampling.backends.hf import nucleus
 
-    scores = torch.randn(8, 3000, generator=torch.Generator().manual_seed(0)) * 3
-    temp = TemperatureLogitsWarper(temperature)
-    reference = TopPLogitsWarper(0.95)(None, temp(None, scores.clone()))
-    ours = temp(None, _fast_top_p(0.95, temperature, k=k)(None, scores.clone()))
-    assert torch.equal(torch.isinf(reference), torch.isinf(ours))
+    for seed in range(5):
+        scores = torch.randn(16, 5000, generator=torch.Generator().manual_seed(seed)) * (1 + 2 * seed)
+        scaled = TemperatureLogitsWarper(temperature)(None, scores.clone())
+        idx, probs = nucleus(scaled, top_p, k=k)
+        ours = torch.zeros(scaled.shape, dtype=torch.bool).scatter(-1, idx, probs > 0)
+        assert torch.equal(ours, _full_sort_nucleus(scaled, top_p))
+        assert torch.allclose(probs, scaled.double().softmax(-1).gather(-1, idx) * (probs > 0))
+        if seed >= 2:  # peaked rows (no token sits within float32 rounding of the boundary): = transformers
+            hf = ~torch.isinf(TopPLogitsWarper(top_p)(None, scaled.clone()))
+            assert torch.equal(ours, hf)
+
+
+def test_next_tokens_draws_from_the_renormalised_nucleus():
+    from codepref.sampling.backends import GenerationParams
+    from codepref.sampling.backends.hf import next_tokens
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20000, 1)
+    params = GenerationParams(temperature=1.0, top_p=0.7)  # nucleus {0, 1}: 0.5 + 0.3 >= 0.7
+    draws = next_tokens(logits, params, torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=4).double() / len(draws)
+    assert counts[2] == 0 and counts[3] == 0
+    assert abs(counts[0].item() - 0.5 / 0.8) < 0.01
+    again = next_tokens(logits, params, torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)  # seeded
 
 
 def test_decode_loop_matches_transformers_generate(tiny_backend):

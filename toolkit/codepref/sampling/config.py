@@ -42,7 +42,10 @@ class SampleConfig:
     revision: str | None = field(default=None, metadata={"help": "Model revision (Hub branch, tag or commit)"})
     dtype: str = field(
         default="auto",
-        metadata={"help": "auto (float32 on CPU, bfloat16 on GPU) | float32 | bfloat16 | float16"},
+        metadata={
+            "help": "auto (bfloat16 on a CPU with native bf16 — avx512_bf16/AMX — else float32; on GPU the model's "
+            "declared dtype) | float32 | bfloat16 | float16"
+        },
     )
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:N (transformers)"})
     # decoding
@@ -52,8 +55,15 @@ class SampleConfig:
     max_new_tokens: int = field(default=128, metadata={"help": "Maximum new tokens per sample"})
     seed: int = field(default=0, metadata={"help": "Base seed; each problem's seed derives from it and task_id"})
     batch_size: int = field(
-        default=32,
-        metadata={"help": "Sequences decoded together (transformers); finished ones leave the batch at once"},
+        default=128,
+        metadata={
+            "help": "Sequences decoded together (transformers; default: n x a 16-problem shard at n = 8); "
+            "finished ones leave the batch"
+        },
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads while sampling (transformers); None = the cores this process may use"},
     )
     stop: list[str] | None = field(
         default=None,
@@ -132,6 +142,8 @@ class SampleConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise ConfigError(f"threads must be a positive integer or None, got {self.threads!r}")
         if not 0 <= self.temperature <= 10:
             raise ConfigError(f"temperature must be in [0, 10], got {self.temperature}")
         if not 0 < self.top_p <= 1:

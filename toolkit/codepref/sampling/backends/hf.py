@@ -1,11 +1,17 @@
 """🤗 transformers backend: batched decoding with left padding, a shared prompt prefill and
-finished sequences leaving the batch at once.
+finished sequences leaving the batch.
 
-Measured on CPU with one thread (benchmarks/sampling.py): with ``model.generate`` about half
-the decode steps went to sequences that had already finished (answers end anywhere between 40
-and 128 tokens), and batches larger than 16 did not help; with the compacting loop below, 32
-sequences per call reach 4.6× the tokens/s of one-at-a-time decoding. Stopping a chat answer
-at its closing code fence saves most of the tokens a small model spends on prose after the code.
+What makes it fast on a CPU (benchmarks/sampling.py, figures in benchmarks/README.md):
+
+- ``dtype="auto"`` runs bfloat16 where the CPU has native bf16 matmuls (avx512_bf16 / AMX), on every
+  core the process may use, 128 sequences per call (n × a shard of problems);
+- our own decode loop instead of ``model.generate``: each prompt is prefilled once and its cache
+  copied n times, and a finished sequence stops costing a step (rows are dropped from the batch and
+  its KV cache once they are a tenth of it); ``generate`` spent about half its steps on finished rows;
+- the next token is drawn among the nucleus candidates only (:func:`nucleus`: exact top-p from a
+  top-k prefilter, no sort of the 49k vocabulary, no multinomial over it — that draw alone was a
+  quarter of a step);
+- a chat answer stops at its closing code fence.
 """
 
 from __future__ import annotations
@@ -24,36 +30,78 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _fast_top_p(top_p: float, temperature: float, k: int = 256) -> Any:
-    """Exact nucleus (top-p) filtering without sorting the whole vocabulary.
+NUCLEUS_PREFILTER = 256  # candidates taken with topk before falling back to a full sort
+# finished rows leave the batch (and its KV cache) once they are this share of it: every compaction copies
+# the whole cache, and a finished row costs only its share of one step until then
+COMPACT_SHARE = 0.1
 
-    transformers' top-p warper sorts all ~50k logits of every sequence at every step: on one
-    CPU thread that cost as much as the forward pass of a 135M model at batch 16. The nucleus
-    almost always lies within the ``k`` most likely tokens, so take ``topk`` and fall back to a
-    full sort only for rows whose top ``k`` hold less than ``top_p`` of the mass. transformers
-    runs custom processors before its temperature warper, so the nucleus is computed here on the
-    tempered distribution (same result as temperature → top-p).
+
+def auto_dtype(device: str) -> str:
+    """``dtype="auto"``: bfloat16 on a CPU with native bf16 matmuls (avx512_bf16 / AMX: ~4x float32 per core,
+    benchmarks/sampling.py), float32 on other CPUs; on GPU what the model declares (``"auto"``)."""
+    import torch
+
+    if device.startswith("cpu"):
+        try:
+            return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+        except (AttributeError, RuntimeError):  # pragma: no cover - a torch without mkldnn
+            return "float32"
+    return "auto"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a container's quota of cores)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1  # candidates taken with topk before falling back to a full sort
+
+
+def nucleus(scaled: Any, top_p: float, k: int = NUCLEUS_PREFILTER) -> tuple[Any, Any]:
+    """The exact top-p nucleus of every row of ``scaled`` (logits already divided by the temperature).
+
+    Returns ``(token ids, probabilities)`` of shape ``[rows, m]``: each row's candidates in descending
+    probability, with the probability (of the full softmax, float64) of those in the nucleus, 0 for the others.
+    The nucleus is the smallest prefix of the tokens sorted by probability whose mass reaches ``top_p`` —
+    what transformers' ``TopPLogitsWarper`` keeps — but found without sorting the whole vocabulary: the
+    ``k`` most likely tokens are taken with ``topk`` and their exact probabilities from the row's
+    log-sum-exp; when they hold at least ``top_p`` of the mass the nucleus lies among them (it is a prefix
+    of the sorted order); otherwise (a flat distribution, rare) every row is sorted in full.
+    """
+
+    kk = min(k, scaled.shape[-1])
+    top, idx = scaled.topk(kk, dim=-1)
+    peak = top[:, :1]
+    # the candidates' probabilities in float64 (the normaliser: float32 exps, pairwise-summed by torch), so
+    # a token is not moved across the top_p boundary by rounding (tested against a float64 full sort)
+    total = (scaled - peak).exp_().sum(dim=-1, keepdim=True).double()
+    probs = (top - peak).double().exp() / total
+    if bool((probs.sum(dim=-1) < top_p).any()):
+        top, idx = scaled.sort(dim=-1, descending=True)
+        probs = (top - peak).double().exp() / total
+    keep = (probs.cumsum(dim=-1) - probs) < top_p  # mass before a token < top_p: the token is in the nucleus
+    return idx, probs * keep
+
+
+def next_tokens(logits: Any, params: GenerationParams, generator: Any) -> Any:
+    """One decode step's tokens: greedy, or a draw from the tempered distribution restricted to the nucleus.
+
+    Sampling among the nucleus candidates is the same distribution as masking the rest of the vocabulary
+    and sampling from all of it, at a fraction of the cost (``torch.multinomial`` over 49k columns was a
+    quarter of a decode step).
     """
     import torch
-    from transformers import LogitsProcessor
 
-    class FastTopP(LogitsProcessor):
-        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-            probs = (scores.float() / temperature).softmax(dim=-1)
-            kk = min(k, probs.shape[-1])
-            top, idx = probs.topk(kk, dim=-1)
-            short = top.sum(dim=-1) < top_p
-            if bool(short.any()):  # rare: nucleus wider than k tokens → exact full sort for those rows
-                full, full_idx = probs[short].sort(dim=-1, descending=True)
-                keep_full = (full.cumsum(dim=-1) - full) < top_p
-                mask_short = torch.ones_like(full, dtype=torch.bool).scatter(-1, full_idx, ~keep_full)
-            keep = (top.cumsum(dim=-1) - top) < top_p  # the smallest prefix whose mass reaches top_p
-            mask = torch.ones_like(scores, dtype=torch.bool).scatter(-1, idx, ~keep)
-            if bool(short.any()):
-                mask[short] = mask_short
-            return scores.masked_fill(mask, -float("inf"))
-
-    return FastTopP()
+    if params.temperature <= 0:
+        return logits.argmax(dim=-1)
+    scaled = logits.float() / params.temperature
+    if params.top_p >= 1:
+        return torch.multinomial(scaled.softmax(dim=-1), 1, generator=generator).squeeze(1)
+    idx, probs = nucleus(scaled, params.top_p)
+    choice = torch.multinomial(probs, 1, generator=generator)
+    return idx.gather(-1, choice).squeeze(1)
 
 
 class TransformersBackend(GenerationBackend):
@@ -66,16 +114,22 @@ class TransformersBackend(GenerationBackend):
         model: Any,
         tokenizer: Any,
         *,
-        batch_size: int = 32,
+        batch_size: int = 128,
         model_id: str = "",
         revision: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.threads = threads  # torch threads while generating (None: leave torch's setting)
         self.model_id, self.revision = model_id or getattr(model, "name_or_path", ""), revision
         tokenizer.padding_side = "left"  # decoder-only models continue the right end of the prompt
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.generated_tokens = 0  # running count of new tokens, for throughput reports
+        # transformers >= 5 names the KV cache argument and output `cache` (`past_key_values` before)
+        import inspect
+
+        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     @classmethod
     def from_config(cls, cfg: SampleConfig) -> TransformersBackend:
@@ -88,20 +142,32 @@ class TransformersBackend(GenerationBackend):
 
         path = resolve_model(cfg.model)
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
+        dtype = cfg.dtype if cfg.dtype != "auto" else auto_dtype(device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
-            model = AutoModelForCausalLM.from_pretrained(path, revision=cfg.revision, dtype=getattr(torch, dtype))
+            model = AutoModelForCausalLM.from_pretrained(
+                path, revision=cfg.revision, dtype=dtype if dtype == "auto" else getattr(torch, dtype)
+            )
         except (OSError, ValueError) as e:
             raise BackendError(f"cannot load model {cfg.model!r} from {path!r}: {e}") from e
         model.to(device).eval()
-        return cls(model, tokenizer, batch_size=cfg.batch_size, model_id=cfg.model, revision=cfg.revision)
+        threads = cfg.threads if cfg.threads is not None else (available_cores() if device == "cpu" else None)
+        return cls(
+            model, tokenizer, batch_size=cfg.batch_size, model_id=cfg.model, revision=cfg.revision, threads=threads
+        )
 
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def identity(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "revision": self.revision}
+        """What decides the samples besides the config: the engine, the model and the dtype it runs in."""
+        return {
+            "backend": self.name,
+            "model": self.model_id,
+            "revision": self.revision,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "threads": self.threads,
+        }
 
     def render(self, prompt: Prompt) -> str:
         """A chat prompt rendered with the chat template; a string prompt unchanged."""
@@ -143,13 +209,16 @@ class TransformersBackend(GenerationBackend):
         ids, mask = enc["input_ids"], enc["attention_mask"]
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding
         gen = torch.Generator(device=ids.device).manual_seed(seed)
-        top_p = _fast_top_p(params.top_p, params.temperature) if params.temperature > 0 and params.top_p < 1 else None
         with torch.inference_mode():
+            kw = self._cache_kw
             if ids.shape[1] > 1:
                 out = self.model(
-                    input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
+                    input_ids=ids[:, :-1],
+                    attention_mask=mask[:, :-1],
+                    position_ids=positions[:, :-1],
+                    use_cache=True,
                 )
-                cache = out.past_key_values
+                cache = getattr(out, kw)
                 cache.batch_repeat_interleave(k)
             else:
                 cache = None
@@ -158,6 +227,7 @@ class TransformersBackend(GenerationBackend):
             att = mask.repeat_interleave(k, 0)
             pos = positions[:, -1].repeat_interleave(k)
             active = torch.arange(rows)
+            active_rows, alive = active.tolist(), [True] * rows  # finished rows stay until the next compaction
             tokens: list[list[int]] = [[] for _ in range(rows)]
             texts_cache: dict[int, str] = {}
             for _ in range(params.max_new_tokens):
@@ -165,32 +235,28 @@ class TransformersBackend(GenerationBackend):
                     input_ids=cur[:, None],
                     attention_mask=att,
                     position_ids=pos[:, None],
-                    past_key_values=cache,
                     use_cache=True,
+                    **{kw: cache},
                 )
-                cache = out.past_key_values
-                logits = out.logits[:, -1, :].float()
-                if params.temperature > 0:
-                    if top_p is not None:
-                        logits = top_p(None, logits)
-                    probs = (logits / params.temperature).softmax(-1)
-                    nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
-                else:
-                    nxt = logits.argmax(-1)
-                keep = []
-                for j, (row, tok) in enumerate(zip(active.tolist(), nxt.tolist(), strict=True)):
+                cache = getattr(out, kw)
+                nxt = next_tokens(out.logits[:, -1, :], params, gen)
+                for j, (row, tok) in enumerate(zip(active_rows, nxt.tolist(), strict=True)):
+                    if not alive[j]:
+                        continue
                     if tok in eos:
+                        alive[j] = False
                         continue
                     tokens[row].append(tok)
                     if self._stopped(tokens[row], params, texts_cache, row):
-                        continue
-                    keep.append(j)
+                        alive[j] = False
+                keep = [j for j, a in enumerate(alive) if a]
                 if not keep:
                     break
-                if len(keep) < len(active):
+                if len(alive) - len(keep) >= COMPACT_SHARE * len(alive):
                     sel = torch.tensor(keep, device=ids.device)
                     cache.batch_select_indices(sel)
                     active, nxt, att, pos = active[sel], nxt[sel], att[sel], pos[sel]
+                    active_rows, alive = active.tolist(), [True] * len(keep)
                 cur = nxt
                 att = torch.cat([att, att.new_ones((att.shape[0], 1))], dim=1)
                 pos = pos + 1
@@ -213,8 +279,20 @@ class TransformersBackend(GenerationBackend):
         return False
 
     def generate(self, prompts: list[Prompt], n: int, params: GenerationParams, seeds: list[int]) -> list[list[str]]:
+        import torch
+
+        if self.threads is None or torch.get_num_threads() == self.threads:
+            return self._generate(prompts, n, params, seeds)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._generate(prompts, n, params, seeds)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _generate(self, prompts: list[Prompt], n: int, params: GenerationParams, seeds: list[int]) -> list[list[str]]:
         if params.temperature == 0 and n > 1:  # greedy: one decode per prompt, repeated n times
-            return [row * n for row in self.generate(prompts, 1, params, seeds)]
+            return [row * n for row in self._generate(prompts, 1, params, seeds)]
         texts = [self.render(p) for p in prompts]
         out: list[list[str]] = [[] for _ in prompts]
         eos = {self.tokenizer.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)} - {None}
