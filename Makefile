@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CODEPREF := $(BIN)/codepref
-EXTRAS ?= train,dev,ray
+EXTRAS ?= train,dev,ray,evaluate
 DEMO_DIR ?= demo-output
 # Offline, CPU, one torch thread: how tests, CI and the demo run.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \

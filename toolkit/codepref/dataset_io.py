@@ -6,6 +6,7 @@ Every CLI stage takes ``IN`` and ``OUT`` paths; the suffix picks the format. A f
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from .errors import DataError
 
-_FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}  # csv: read only
 
 
 def read_dataset(path: str | os.PathLike, split: str | None = None) -> Dataset:
@@ -27,8 +28,10 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> Dataset:
     suffix = p.suffix.lower()
     if p.is_file():
         if suffix not in _FILE_FORMATS:
-            raise DataError(f"unknown dataset file type {suffix!r} (use .jsonl, .parquet or a folder)", source=str(p))
-        return load_dataset(_FILE_FORMATS[suffix], data_files=str(p), split="train")
+            raise DataError(
+                f"unknown dataset file type {suffix!r} (use .jsonl, .parquet, .csv or a folder)", source=str(p)
+            )
+        return _read_file(p, _FILE_FORMATS[suffix])
     obj = load_from_disk(str(p))
     if isinstance(obj, DatasetDict):
         if split is None:
@@ -37,6 +40,79 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> Dataset:
             split = next(iter(obj))
         return obj[split]
     return obj
+
+
+def _read_file(path: Path, fmt: str) -> Dataset:
+    """A .jsonl/.json/.parquet file as a Dataset; a file that cannot be read is one DataError naming the file
+    and, for JSON lines, the line and the field."""
+    lines = path.suffix.lower() == ".jsonl" or (
+        fmt == "json" and not path.read_bytes()[:1024].lstrip().startswith(b"[")
+    )
+    if lines:
+        _check_json_lines(path)
+    try:
+        return load_dataset(fmt, data_files=str(path), split="train")
+    except Exception as e:  # datasets wraps pyarrow's errors in its own; name the place instead of a traceback
+        if lines:
+            _check_field_types(path)
+        raise DataError(f"cannot be read as {fmt}: {_root_cause(e)}", source=str(path)) from None
+
+
+def _json_rows(path: Path):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if raw.strip():
+                yield number, raw
+
+
+def _check_json_lines(path: Path) -> None:
+    for number, raw in _json_rows(path):
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"line {number}: not valid JSON ({e.msg} at character {e.pos})", source=str(path)
+            ) from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"line {number}: not UTF-8 ({e.reason})", source=str(path)) from None
+        if not isinstance(row, dict):
+            raise DataError(f"line {number}: expected a JSON object, got {type(row).__name__}", source=str(path))
+
+
+def _kind(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _check_field_types(path: Path) -> None:
+    """Raise DataError at the first line whose field has another type than on an earlier line."""
+    first: dict[str, tuple[str, int]] = {}
+    for number, raw in _json_rows(path):
+        for name, value in json.loads(raw).items():
+            kind = _kind(value)
+            if kind is None:
+                continue
+            seen = first.setdefault(name, (kind, number))
+            if seen[0] != kind:
+                raise DataError(
+                    f"line {number}: {kind}, but {seen[0]} on line {seen[1]} (one type per column)",
+                    field=name,
+                    source=str(path),
+                )
+
+
+def _root_cause(e: BaseException) -> str:
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:

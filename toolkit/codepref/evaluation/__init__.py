@@ -1,5 +1,6 @@
 """Evaluation (bigcode-harness style): metrics, run comparison and reports (SPEC §4.9)."""
 
+from .code_eval import EVALUATE_METRIC, compute_code_eval
 from .metrics import (
     best_at_k,
     common_problems,
@@ -15,6 +16,7 @@ from .stage import EvalConfig, evaluate, load_run
 from .tasks import TASKS, Task, get_task, register
 
 __all__ = [
+    "EVALUATE_METRIC",
     "TASKS",
     "EvalConfig",
     "Task",
@@ -26,6 +28,7 @@ __all__ = [
     "common_problems",
     "compare_runs",
     "compile_rate",
+    "compute_code_eval",
     "markdown_report",
     "mean_pass_at_k",
     "median_of_passing",

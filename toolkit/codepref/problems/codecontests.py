@@ -14,6 +14,7 @@ from typing import Any
 
 from datasets import Dataset, List, Value, load_dataset
 
+from ..dataset_io import read_dataset
 from ..errors import DataError
 from .schema import PROBLEM_FEATURES, build_problems
 
@@ -83,8 +84,7 @@ def load_codecontests(split: str = "test", *, source: str | None = None, revisio
     src = source or HUB_ID
     path = Path(src)
     if path.is_file():
-        fmt = "parquet" if path.suffix == ".parquet" else "json"
-        raws = load_dataset(fmt, data_files=str(path), split="train")
+        raws = read_dataset(path)
     else:
         raws = load_dataset(src, split=split, revision=revision)
     rows = [codecontests_row(dict(r), index=i, source=src) for i, r in enumerate(raws)]

@@ -8,20 +8,16 @@ from typing import Any
 
 from datasets import load_dataset
 
+from ..dataset_io import read_dataset
 from ..errors import DataError
 from .schema import PROBLEM_COLUMNS, build_problems
 from .test_units import split_asserts
-
-_FILE_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 def _open(source: str, *, config: str | None, split: str, revision: str | None):
     path = Path(source)
     if path.is_file():
-        fmt = _FILE_FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise DataError(f"unknown file type {path.suffix!r}", source=source)
-        return load_dataset(fmt, data_files=str(path), split="train")
+        return read_dataset(path)
     return load_dataset(source, config, split=split, revision=revision)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from datasets import Dataset, load_dataset
 
+from ..dataset_io import read_dataset
 from ..errors import DataError
 from .schema import build_problems
 
@@ -168,8 +169,7 @@ def load_mbpp(
     src = source or HUB_ID
     path = Path(src)
     if path.is_file():
-        fmt = "parquet" if path.suffix == ".parquet" else "json"
-        raws = load_dataset(fmt, data_files=str(path), split="train")
+        raws = read_dataset(path)
         if split != "all":
             wanted = SPLIT_RANGES[split]
             raws = raws.filter(lambda r: int(r["task_id"]) in wanted)

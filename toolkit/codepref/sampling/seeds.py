@@ -15,6 +15,7 @@ from pathlib import Path
 from datasets import Dataset, load_dataset
 
 from ..config import config_to_dict
+from ..dataset_io import read_dataset
 from ..errors import ConfigError, DataError
 from ..provenance import with_provenance
 from .backends import GenerationParams, derive_seed, load_backend
@@ -110,8 +111,7 @@ def _first_block(text: str) -> str:
 def _load_snippets(cfg: SeedConfig) -> list[str]:
     path = Path(cfg.source)
     if path.is_file():
-        fmt = "parquet" if path.suffix == ".parquet" else "json"
-        raw = load_dataset(fmt, data_files=str(path), split="train")
+        raw = read_dataset(path)
     else:
         raw = load_dataset(cfg.source, split=cfg.split)
     if cfg.snippet_column not in raw.column_names:
