@@ -5,17 +5,27 @@
 
 Policy: ``model_name_or_path`` (typically the SFT model). Reward and value models: the sequence
 classifier ``reward.py`` saved (``reward_model_path``). Prompts: the ``prompt`` column of any
-published config, one per problem. Uses ``trl.experimental.ppo`` — present up to trl 1.12.0, the
-version this project pins. With LoRA the reference policy is the base with the adapter disabled.
+published config, one per problem. Uses ``trl.experimental.ppo``, which TRL removed in 1.13: on a
+newer TRL this script stops at once and says what to do (``make recipe-ppo`` runs it in ``.venv-ppo``,
+an environment with trl 1.12). With LoRA the reference policy is the base with the adapter disabled.
 """
 
 from __future__ import annotations
 
+import trl
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, TrlParser, get_peft_config
-from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 from codepref.training import RecipeArguments, resolve_model_path, train_eval_datasets
+
+try:
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+except ImportError:  # TRL >= 1.13
+    PPOConfig = PPOTrainer = None
+PPO_MISSING = (
+    f"PPO needs trl.experimental.ppo, which TRL removed in 1.13 (installed: trl {trl.__version__}). "
+    "Run `make recipe-ppo` (it trains in .venv-ppo, with trl 1.12), or pip install 'trl>=1.12,<1.13'."
+)
 
 
 def prompt_dataset(dataset, tokenizer, max_prompt_length: int | None = None):
@@ -36,7 +46,7 @@ def prompt_dataset(dataset, tokenizer, max_prompt_length: int | None = None):
     return dataset
 
 
-def main(script_args: RecipeArguments, training_args: PPOConfig, model_args: ModelConfig) -> PPOTrainer:
+def main(script_args: RecipeArguments, training_args, model_args: ModelConfig):
     # 1. Load the tokenizer and the published dataset's prompts
     policy_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(policy_path, padding_side="left")
@@ -78,6 +88,8 @@ def main(script_args: RecipeArguments, training_args: PPOConfig, model_args: Mod
 
 
 def make_parser() -> TrlParser:
+    if PPOConfig is None:
+        raise SystemExit(PPO_MISSING)
     return TrlParser((RecipeArguments, PPOConfig, ModelConfig))
 
 

