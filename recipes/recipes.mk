@@ -10,7 +10,7 @@ LAUNCH ?= $(BIN)/python
 # $(call recipe_config,METHOD): CONFIG as a file if it names one, else recipes/$(CONFIG)/METHOD.yaml
 recipe_config = $(firstword $(filter %.yaml,$(wildcard $(CONFIG) $(CONFIG).yaml recipes/$(CONFIG) recipes/$(CONFIG).yaml)) \
 	recipes/$(CONFIG)/$(1).yaml)
-recipe_run = $(OFFLINE) $(LAUNCH) recipes/$(1).py --config $(call recipe_config,$(2)) $(ARGS)
+recipe_run = $(OFFLINE) $(TRAIN_THREADS) $(LAUNCH) recipes/$(1).py --config $(call recipe_config,$(2)) $(ARGS)
 
 .PHONY: recipe-sft recipe-dpo recipe-kto recipe-orpo recipe-rm recipe-ppo recipe-grpo recipes-test test-ppo
 
@@ -40,7 +40,7 @@ $(PPO_VENV)/.installed: pyproject.toml
 	touch $@
 
 recipe-ppo: $(PPO_VENV)/.installed
-	$(OFFLINE) $(PPO_VENV)/bin/python recipes/ppo.py --config $(call recipe_config,ppo) $(ARGS)
+	$(OFFLINE) $(TRAIN_THREADS) $(PPO_VENV)/bin/python recipes/ppo.py --config $(call recipe_config,ppo) $(ARGS)
 
 # the PPO tests, where PPO exists (CI runs them after `make test`)
 test-ppo: $(PPO_VENV)/.installed

@@ -125,7 +125,7 @@ def cmd_compare(ns: Namespace) -> None:
 
     runs = {Path(p).name: load_run(p)[1] for p in ns.runs}  # runs are named by their folders
     base = Path(ns.base).name
-    cmp = compare_runs(runs, base=base, ks=ns.ks)
+    cmp = compare_runs(runs, base=base, ks=ns.ks, resamples=ns.resamples, seed=ns.seed, confidence=ns.confidence)
     report = write_report(cmp, ns.output)
     table = Table(title=f"compared with {base} on {cmp['common_problems']} commonly solved problems")
     ks = sorted({k for m in cmp["models"].values() for k in m["metrics"]["pass@k"]}, key=int)
@@ -137,6 +137,7 @@ def cmd_compare(ns: Namespace) -> None:
         "runtime ratio",
         "speed-up",
         "% optimised",
+        f"Δ pass@1 vs base [{ns.confidence:.0%} CI], p",
     ]:
         table.add_column(col)
     for name, m in cmp["models"].items():
@@ -153,6 +154,7 @@ def cmd_compare(ns: Namespace) -> None:
             fmt(r.get("runtime")),
             fmt(s.get("speedup")),
             fmt(s.get("optimised"), True),
+            _delta(m["vs_base"]["pass@k"].get("1")) if name != base else "base",
         )
     out.print(table)
     out.print(f"[green]report: {report}")
@@ -212,7 +214,19 @@ def _compare_parser() -> ArgumentParser:
     p.add_argument("--base", required=True, help="the base run (its folder; runs are named by their folders)")
     p.add_argument("--output", default="eval-report", help="folder for report.md, plots and comparison.json")
     p.add_argument("--ks", type=list[int], default=[1, 10, 100], help="k values of pass@k and best@k")
+    p.add_argument("--resamples", type=int, default=10_000, help="paired bootstrap resamples (over problems)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the permutation test")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
     return p
+
+
+def _delta(entry: dict | None) -> str:
+    if not entry:
+        return "–"
+    return (
+        f"{100 * entry['estimate']:+.1f} pp [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}], "
+        f"p={entry['p_value']:.3g}"
+    )
 
 
 COMMANDS: dict[str, Command] = {

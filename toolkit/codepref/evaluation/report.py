@@ -16,12 +16,14 @@ import numpy as np
 from datasets import Dataset
 
 from ..errors import DataError
+from .intervals import paired_difference, paired_permutation_test, paired_ratio
 from .metrics import (
     best_at_k,
     common_problems,
     compile_rate,
     mean_pass_at_k,
     median_of_passing,
+    pass_at_k,
     per_problem_median,
     solution_length,
     speedup,
@@ -75,20 +77,39 @@ def run_metrics(ds: Dataset, ks: Sequence[int] = DEFAULT_KS, name: str = "run") 
     return out
 
 
-def compare_runs(runs: Mapping[str, Dataset], base: str, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
-    """Every model against ``base`` on the problems all runs solve at least once (Code-Optimise §5)."""
+def compare_runs(
+    runs: Mapping[str, Dataset],
+    base: str,
+    ks: Sequence[int] = DEFAULT_KS,
+    *,
+    resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Every model against ``base``: pass@k on the problems both ran, runtime and length on the problems all
+    runs solve at least once (Code-Optimise §5), each difference and ratio with a paired bootstrap interval
+    over problems (``resamples``, ``seed``, ``confidence``) and a paired permutation test of pass@1
+    (:mod:`codepref.evaluation.intervals`)."""
     if base not in runs:
         raise DataError(f"base run {base!r} is not among the runs {list(runs)}", field="base")
     cols = {name: _columns(ds, name) for name, ds in runs.items()}
     passed = {n: dict(zip(c["task_id"], c["passed"], strict=True)) for n, c in cols.items()}
     common = common_problems(passed)
-    result: dict[str, Any] = {"base": base, "common_problems": len(common), "models": {}}
+    boot = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    result: dict[str, Any] = {
+        "base": base,
+        "common_problems": len(common),
+        "models": {},
+        "intervals": {**boot, "method": "paired percentile bootstrap over problems; sign-flip permutation test"},
+    }
     for name, c in cols.items():
         tids = c["task_id"]
         m: dict[str, Any] = {"metrics": run_metrics(runs[name], ks, name)}
         m["median_length_common"] = median_of_passing(_lengths(c), passed[name], common)
+        m["_lengths"] = _lengths(c)
         if "runtime_ns" in c:
             rts = dict(zip(tids, c["runtime_ns"], strict=True))
+            m["_runtimes"] = rts
             m["median_runtime_common"] = median_of_passing(rts, passed[name], common)
             m["per_problem_runtime"] = {t: per_problem_median(rts[t], passed[name][t]) for t in common}
             n_min = min((len(passed[name][t]) for t in common), default=0)
@@ -108,9 +129,62 @@ def compare_runs(runs: Mapping[str, Dataset], base: str, ks: Sequence[int] = DEF
             ratios["best@k"] = {k: v / b["best@k"][k] for k, v in m["best@k"].items() if b["best@k"].get(k)}
             m["speedup"] = speedup(b["per_problem_runtime"], m["per_problem_runtime"])
         m["ratios_to_base"] = ratios
+    for name, m in result["models"].items():
+        m["vs_base"] = _versus_base(passed[name], passed[base], ks, boot)
+        m["pass@k_intervals"] = _own_intervals(passed[name], ks, boot)
+        m["ratio_intervals"] = _ratio_intervals(m, b, passed[name], passed[base], common, boot)
     for m in result["models"].values():
-        m.pop("per_problem_runtime", None)
+        for key in ("per_problem_runtime", "_lengths", "_runtimes"):
+            m.pop(key, None)
     return result
+
+
+def _versus_base(model: Mapping[str, list], base: Mapping[str, list], ks: Sequence[int], boot: dict) -> dict:
+    """Δ pass@k (model − base) on the problems both ran, with intervals; the pass@1 permutation test."""
+    shared = [t for t in model if t in base]
+    out: dict[str, Any] = {"problems": len(shared), "pass@k": {}}
+    for k in ks:
+        if not shared or min(min(len(model[t]), len(base[t])) for t in shared) < k:
+            continue
+        a = [pass_at_k(len(model[t]), int(sum(model[t])), k) for t in shared]
+        b = [pass_at_k(len(base[t]), int(sum(base[t])), k) for t in shared]
+        entry = paired_difference(a, b, **boot).as_dict()
+        if k == 1:
+            entry["p_value"] = paired_permutation_test(
+                np.subtract(a, b), resamples=boot["resamples"], seed=boot["seed"]
+            )
+        out["pass@k"][str(k)] = entry
+    return out
+
+
+def _own_intervals(passed: Mapping[str, list], ks: Sequence[int], boot: dict) -> dict:
+    """Each pass@k of one run with its bootstrap interval over problems."""
+    out = {}
+    for k in ks:
+        if passed and min(len(p) for p in passed.values()) >= k:
+            values = [pass_at_k(len(p), int(sum(p)), k) for p in passed.values()]
+            out[str(k)] = paired_difference(values, [0.0] * len(values), **boot).as_dict()
+    return out
+
+
+def _ratio_intervals(m: dict, b: dict, passed_m: Mapping, passed_b: Mapping, common: list[str], boot: dict) -> dict:
+    """Bootstrap intervals (over the commonly solved problems) of the length and runtime ratios to base."""
+
+    def ratio(values_m: Mapping, values_b: Mapping) -> Any:
+        def statistic(idx: np.ndarray) -> float | None:
+            chosen = [common[i] for i in idx]
+            num = median_of_passing(values_m, passed_m, chosen)
+            den = median_of_passing(values_b, passed_b, chosen)
+            return None if num is None or not den else num / den
+
+        return paired_ratio(statistic, len(common), **boot).as_dict()
+
+    out: dict[str, Any] = {}
+    if common:
+        out["length"] = ratio(m["_lengths"], b["_lengths"])
+        if "_runtimes" in m and "_runtimes" in b:
+            out["runtime"] = ratio(m["_runtimes"], b["_runtimes"])
+    return out
 
 
 # ---- outputs ---------------------------------------------------------------------------------------------
@@ -154,12 +228,66 @@ def markdown_report(cmp: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
         for name, m in models.items():
             cells = [f"{_fmt(m['best@k'].get(k))} | {_fmt(m['ratios_to_base'].get('best@k', {}).get(k))}" for k in bk]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _versus_base_table(cmp)
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
+def _ci(entry: Mapping[str, Any] | None, pct: bool = False) -> str:
+    if not entry or entry.get("estimate") is None:
+        return "–"
+    fmt = (lambda v: f"{100 * v:+.1f} pp") if pct else (lambda v: f"{v:.3f}")
+    return f"{fmt(entry['estimate'])} [{fmt(entry['low'])}, {fmt(entry['high'])}]"
+
+
+def _versus_base_table(cmp: Mapping[str, Any]) -> list[str]:
+    """Each model minus the base, with the intervals (pass@k in percentage points, ratios as ratios)."""
+    models = {n: m for n, m in cmp["models"].items() if n != cmp["base"]}
+    if not models:
+        return []
+    ks = sorted({k for m in models.values() for k in m["vs_base"]["pass@k"]}, key=int)
+    info = cmp.get("intervals", {})
+    lines = [
+        "",
+        f"Against **{cmp['base']}**: differences and ratios with {info.get('confidence', 0.95):.0%} paired bootstrap "
+        f"intervals over problems ({info.get('resamples')} resamples, seed {info.get('seed')}); p: sign-flip "
+        "permutation test of pass@1.",
+        "",
+        "| model | " + " | ".join(f"Δ pass@{k}" for k in ks) + " | p (pass@1) | length ratio | runtime ratio |",
+        "|---" * (len(ks) + 4) + "|",
+    ]
+    for name, m in models.items():
+        pk, ri = m["vs_base"]["pass@k"], m.get("ratio_intervals", {})
+        p = pk.get("1", {}).get("p_value")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_ci(pk.get(k), pct=True) for k in ks)
+            + f" | {_fmt(p)} | {_ci(ri.get('length'))} | {_ci(ri.get('runtime'))} |"
+        )
+    return lines
+
+
+def _bars(ax: Any, names: list[str], labels: list[str], series: dict[str, list[tuple]], *, scale: float = 1.0) -> None:
+    """Grouped bars: one group per label, one bar per model; ``(value, low, high)`` draws an error bar."""
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        vals = [scale * (v[0] if v[0] is not None else 0.0) for v in series[name]]
+        err = np.array(
+            [
+                [scale * (v[0] - v[1]), scale * (v[2] - v[0])]
+                if len(v) == 3 and None not in v and not np.isnan(v[1:]).any()
+                else [0.0, 0.0]
+                for v in series[name]
+            ]
+        ).T
+        ax.bar(np.arange(len(labels)) + i * width, vals, width, label=name, yerr=err, capsize=3)
+    ax.set_xticks(np.arange(len(labels)) + width * (len(names) - 1) / 2, labels)
+    ax.legend()
+
+
 def write_plots(cmp: Mapping[str, Any], out_dir: str | Path) -> list[str]:
-    """The papers' figures as PNGs: pass@k bars per model, and ratios to base (runtime, length, best@k)."""
+    """The papers' figures as PNGs, with the comparison's intervals as error bars: pass@k per model, and the
+    ratios to base (runtime, length, best@k)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,37 +299,44 @@ def write_plots(cmp: Mapping[str, Any], out_dir: str | Path) -> list[str]:
     names = list(models)
     ks = sorted({k for m in models.values() for k in m["metrics"]["pass@k"]}, key=int)
     paths = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        paths.append(str(out / name))
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        vals = [100 * (models[name]["metrics"]["pass@k"].get(k) or 0.0) for k in ks]
-        ax.bar(np.arange(len(ks)) + i * width, vals, width, label=name)
-    ax.set_xticks(np.arange(len(ks)) + width * (len(names) - 1) / 2, [f"pass@{k}" for k in ks])
-    ax.set_ylabel("%")
-    ax.legend()
+    series = {}
+    for name, m in models.items():
+        own = m.get("pass@k_intervals", {})
+        series[name] = [
+            (m["metrics"]["pass@k"].get(k), own[k]["low"], own[k]["high"])
+            if k in own
+            else (m["metrics"]["pass@k"].get(k),)
+            for k in ks
+        ]
+    _bars(ax, names, [f"pass@{k}" for k in ks], series, scale=100.0)
+    ax.set_ylabel(f"% ({cmp.get('intervals', {}).get('confidence', 0.95):.0%} bootstrap interval)")
     ax.set_title("pass@k")
-    fig.tight_layout()
-    paths.append(str(out / "pass_at_k.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    metrics = ["runtime", "length"] + [
-        f"best@{k}"
-        for k in sorted({k for m in models.values() for k in m["ratios_to_base"].get("best@k", {})}, key=int)
-    ]
+    save(fig, "pass_at_k.png")
+
+    best = sorted({k for m in models.values() for k in m["ratios_to_base"].get("best@k", {})}, key=int)
+    metrics = ["runtime", "length"] + [f"best@{k}" for k in best]
+    series = {}
+    for name, m in models.items():
+        r, ci = m["ratios_to_base"], m.get("ratio_intervals", {})
+        row = []
+        for metric in metrics:
+            value = r.get("best@k", {}).get(metric[5:]) if metric.startswith("best@") else r.get(metric)
+            row.append((value, ci[metric]["low"], ci[metric]["high"]) if metric in ci else (value,))
+        series[name] = row
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, name in enumerate(names):
-        r = models[name]["ratios_to_base"]
-        vals = [r.get(m) if not m.startswith("best@") else r.get("best@k", {}).get(m[5:]) for m in metrics]
-        ax.bar(np.arange(len(metrics)) + i * width, [v if v is not None else 0 for v in vals], width, label=name)
+    _bars(ax, names, metrics, series)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(np.arange(len(metrics)) + width * (len(names) - 1) / 2, metrics)
     ax.set_ylabel(f"ratio to {cmp['base']} (<1 = faster/shorter)")
-    ax.legend()
     ax.set_title("runtime, length and best@k relative to base")
-    fig.tight_layout()
-    paths.append(str(out / "ratios_to_base.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save(fig, "ratios_to_base.png")
     return paths
 
 
