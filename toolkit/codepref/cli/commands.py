@@ -137,7 +137,7 @@ def cmd_compare(ns: Namespace) -> None:
         "runtime ratio",
         "speed-up",
         "% optimised",
-        f"Δ pass@1 vs base [{ns.confidence:.0%} CI], p",
+        f"Δ pass@1 pp [{ns.confidence:.0%}]",
     ]:
         table.add_column(col)
     for name, m in cmp["models"].items():
@@ -223,10 +223,8 @@ def _compare_parser() -> ArgumentParser:
 def _delta(entry: dict | None) -> str:
     if not entry:
         return "–"
-    return (
-        f"{100 * entry['estimate']:+.1f} pp [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}], "
-        f"p={entry['p_value']:.3g}"
-    )
+    low, high = 100 * entry["low"], 100 * entry["high"]
+    return f"{100 * entry['estimate']:+.1f} [{low:+.0f},{high:+.0f}] p={entry['p_value']:.2f}"
 
 
 COMMANDS: dict[str, Command] = {
