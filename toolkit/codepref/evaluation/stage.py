@@ -9,8 +9,10 @@ codepref version), so runs can be compared later without re-running anything.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,43 @@ class EvalConfig:
         if self.output:
             return Path(self.output)
         return Path("eval-runs") / f"{Path(self.model).name}-{self.task.replace(':', '_').replace('/', '_')}"
+
+
+# The flat options EvalConfig had before it held its stages' configs (issue 17), and where they live now.
+_FLAT_OPTIONS = {
+    **{name: "sampling" for name in ("model", "n", "temperature", "top_p", "max_new_tokens", "seed", "backend")},
+    **{name: "sampling" for name in ("chat", "batch_size", "api_base")},
+    "timeout": "execution",
+}
+_dataclass_init = EvalConfig.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init_accepting_flat_options(self: EvalConfig, *args: Any, **kwargs: Any) -> None:
+    """``EvalConfig(model=..., n=..., timeout=..., timing="count")`` (the flat options of before) still work,
+    with a FutureWarning: they are moved into ``sampling`` / ``execution`` / ``timing``."""
+    flat = {k: kwargs.pop(k) for k in list(kwargs) if k in _FLAT_OPTIONS}
+    timing = kwargs.get("timing")
+    if isinstance(timing, str):
+        flat["timing"] = kwargs.pop("timing")
+    _dataclass_init(self, *args, **kwargs)
+    if not flat:
+        return
+    warnings.warn(
+        f"EvalConfig({', '.join(f'{k}=' for k in flat)}) is deprecated: use sampling=SampleConfig(...), "
+        "execution=ExecutionConfig(...), timing=TimingConfig(mode=...)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    for part in ("sampling", "execution"):
+        moved = {k: v for k, v in flat.items() if _FLAT_OPTIONS.get(k) == part}
+        if moved:
+            setattr(self, part, dataclasses.replace(getattr(self, part), **moved))
+    if "timing" in flat:
+        self.timing = TimingConfig(mode=flat["timing"])
+
+
+EvalConfig.__init__ = _init_accepting_flat_options  # type: ignore[method-assign]
 
 
 def evaluate(cfg: EvalConfig, *, backend: Any = None, pool: Any = None) -> tuple[Dataset, dict[str, Any]]:

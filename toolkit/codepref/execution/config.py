@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -104,6 +105,9 @@ class ExecuteConfig(ExecutionConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.tests == "all":  # the name before execute shared rank's vocabulary
+            warnings.warn('ExecuteConfig(tests="all") is deprecated: use tests="both"', FutureWarning, stacklevel=3)
+            self.tests = "both"
         if self.tests not in ("ground_truth", "generated", "both"):
             raise ConfigError(f"tests must be ground_truth, generated or both, got {self.tests!r}")
         if self.shard_size < 1:

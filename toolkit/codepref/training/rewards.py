@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -52,7 +53,17 @@ class ExecutionReward:
         execution: ExecutionConfig | None = None,
         chat: bool = True,
         syntax_penalty: float = 0.0,
+        timeout: float | None = None,
     ) -> None:
+        if timeout is not None:  # the argument before the reward took a whole ExecutionConfig
+            if execution is not None:
+                raise TypeError("pass either execution= or the deprecated timeout=, not both")
+            warnings.warn(
+                "ExecutionReward(timeout=...) is deprecated: use execution=ExecutionConfig(timeout=...)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            execution = ExecutionConfig(timeout=timeout)
         self._pool = pool
         self._owned = None
         self.execution = execution if execution is not None else ExecutionConfig(timeout=5.0)
