@@ -54,3 +54,4 @@ def test_a_candidate_cannot_forge_its_pass(metric, tmp_path):
     assert forged.returncode == 0  # code_eval would count it as passed
     pass_at_k, results = metric.compute(predictions=[[ALWAYS_EQUAL]], references=[ADD_TESTS], k=[1])
     assert pass_at_k == {"pass@1": 0.0} and results[0][0][1]["passed"] is False
+    assert results[0][0][1]["trust"] == "judged"  # the verdict was decided outside the candidate's process

@@ -9,7 +9,10 @@ values cross between them as plain data, so a candidate decides only its own ret
 Inputs and outputs are ``code_eval``'s: ``predictions`` (candidate programs per problem), ``references``
 (one test program per problem), ``k``; returns ``(pass_at_k, results)`` with ``pass_at_k = {"pass@k":
 mean}`` for every k no larger than every problem's candidate count, and ``results[problem] =
-[(candidate index, {"task_id", "completion_id", "passed", "result"}), ...]``.
+[(candidate index, {"task_id", "completion_id", "passed", "result", "trust"}), ...]``; ``trust`` says whether
+the test program was judged outside the candidate's process (``judged``) or had to run inside it
+(``in-process``: a test that needs the candidate's own types; such a verdict is forgeable, see
+``codepref.execution.trust``).
 """
 
 from __future__ import annotations
@@ -64,10 +67,11 @@ def compute_code_eval(
     with WorkerPool(cfg) as pool:
         outcomes = pool.map_jobs([job for _, _, job in jobs])
     results: dict[int, list[tuple[int, dict[str, Any]]]] = {i: [] for i in range(len(predictions))}
-    for (i, j, _), res in zip(jobs, outcomes, strict=True):
+    for (i, j, job), res in zip(jobs, outcomes, strict=True):
         code = Outcome(res.codes[0]) if res.codes else Outcome.ERROR
         verdict = _RESULT.get(code, f"failed: {code.name.lower()}")
-        results[i].append((j, {"task_id": i, "completion_id": j, "passed": res.passed, "result": verdict}))
+        entry = {"task_id": i, "completion_id": j, "passed": res.passed, "result": verdict, "trust": job["trust"][0]}
+        results[i].append((j, entry))
     total = np.array([len(cs) for cs in predictions])
     correct = np.array([sum(r["passed"] for _, r in results[i]) for i in range(len(predictions))])
     scores = {
