@@ -148,3 +148,23 @@ def test_shipped_pipelines_are_valid(path):
     _, stages = plan(load_pipeline(path))
     assert stages[0].kind in ("problems", "seed", "load")
     assert any(s.kind == "publish" for s in stages)
+
+
+def test_overrides_set_stage_options_for_one_run(tmp_path):
+    from codepref.pipeline import apply_overrides
+
+    doc = {
+        "output_dir": str(tmp_path / "run"),
+        "stages": [{"problems": {"source": "humaneval", "limit": 5}}, {"name": "s", "sample": {"n": 8}}],
+    }
+    changed = apply_overrides(doc, ["problems.limit=2", "s.n=3", "s.stop=['x', 'y']"])
+    assert changed["stages"][0]["problems"]["limit"] == 2 and doc["stages"][0]["problems"]["limit"] == 5
+    assert changed["stages"][1]["sample"]["n"] == 3 and changed["stages"][1]["sample"]["stop"] == ["x", "y"]
+    with pytest.raises(ConfigError, match="no single stage named 'nope'"):
+        apply_overrides(doc, ["nope.n=1"])
+    with pytest.raises(ConfigError, match="STAGE.OPTION=VALUE"):
+        apply_overrides(doc, ["problems"])
+    with pytest.raises(ConfigError, match=r"stage 0 \(problems\): limit must be >= 1"):
+        run_pipeline(doc, overrides=["problems.limit=0"])  # checked like the file itself
+    out = run_pipeline(doc, until="problems", overrides=["problems.limit=2"])
+    assert len(load_from_disk(str(out["problems"]))) == 2

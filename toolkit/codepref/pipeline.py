@@ -20,9 +20,11 @@ input; a stage interrupted half-way resumes from its saved shards (``<name>.part
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,15 +108,53 @@ def _select(stages: list[PlannedStage], start: str | None, until: str | None) ->
     return stages[a:b]
 
 
+def apply_overrides(pipeline: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``pipeline`` with ``STAGE.OPTION=VALUE`` overrides (``VALUE`` read as YAML; nested options
+    as ``STAGE.sampling.n=4``); a stage is named by its ``name:`` or its kind. E.g. an offline run of a
+    pipeline that names a Hub dataset: ``problems.path=data/mbpp.jsonl``."""
+    doc = copy.deepcopy(pipeline)
+    for text in overrides:
+        target, sep, value = text.partition("=")
+        parts = target.split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"override {text!r}: expected STAGE.OPTION=VALUE")
+        stages = doc.get("stages") if isinstance(doc, dict) else None
+        matches = [
+            item
+            for item in stages or []
+            if isinstance(item, dict)
+            and item.get("name", next((k for k in item if k not in ("name", "input")), None)) == parts[0]
+        ]
+        if len(matches) != 1:
+            raise ConfigError(f"override {text!r}: no single stage named {parts[0]!r} in the pipeline")
+        item = matches[0]
+        kind = next(k for k in item if k not in ("name", "input"))
+        if item.get(kind) is None:  # `- time: {}` written as `- time:`
+            item[kind] = {}
+        node = item[kind]
+        for key in parts[1:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {key!r} is not a mapping")
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {text!r}: the value is not YAML ({e})") from None
+    return doc
+
+
 def run_pipeline(
     pipeline: dict[str, Any] | str | Path,
     *,
     start: str | None = None,
     until: str | None = None,
     output_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Path]:
-    """Run (or resume) a pipeline; returns each stage's output folder."""
+    """Run (or resume) a pipeline; returns each stage's output folder. ``overrides``: see :func:`apply_overrides`."""
     doc = load_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+    if overrides:
+        doc = apply_overrides(doc, overrides)
     out_dir, stages = plan(doc)
     out_dir = Path(output_dir) if output_dir is not None else out_dir
     selected = _select(stages, start, until)

@@ -44,7 +44,9 @@ def cmd_stats(ns: Namespace) -> None:
 def cmd_run(ns: Namespace) -> None:
     from ..pipeline import run_pipeline
 
-    outputs = run_pipeline(ns.pipeline, start=ns.start, until=ns.until, output_dir=ns.output_dir)
+    outputs = run_pipeline(
+        ns.pipeline, start=ns.start, until=ns.until, output_dir=ns.output_dir, overrides=ns.set or []
+    )
     out.print(f"[green]pipeline done: {', '.join(f'{k} → {v}' for k, v in outputs.items())}")
 
 
@@ -183,6 +185,12 @@ def _run_parser() -> ArgumentParser:
     p.add_argument("--from", dest="start", default=None, help="start at this stage (earlier ones must be done)")
     p.add_argument("--until", default=None, help="stop after this stage")
     p.add_argument("--output_dir", default=None, help="override the pipeline's output_dir")
+    p.add_argument(
+        "--set",
+        type=list[str],
+        default=None,
+        help="override stage options, e.g. --set '[problems.path=data/mbpp.jsonl, sample.n=4]' (values read as YAML)",
+    )
     return p
 
 
