@@ -16,7 +16,7 @@ TRAIN_THREADS := OMP_NUM_THREADS=$(CORES) MKL_NUM_THREADS=$(CORES)
 # HumanEval problems the embedded 135M model solves sometimes: a short CPU demo still gets pass/fail mixes.
 DEMO_TASKS ?= [7,22,27,28,29,30,34,42,45,53]
 
-.PHONY: install system-deps demo eval test test-slow lint format bench clean help
+.PHONY: install system-deps demo eval test test-slow lint format bench clean help experiment-code-optimise
 
 help:
 	@echo "make demo       run the pipeline end to end on the embedded defaults (offline, CPU)"
@@ -74,6 +74,37 @@ demo: install
 	$(OFFLINE) $(CODEPREF) compare $(DEMO_DIR)/eval/base $(DEMO_DIR)/eval/dpo --base $(DEMO_DIR)/eval/base \
 		--ks '[1,4]' --output $(DEMO_DIR)/report
 	@echo "== done: datasets in $(DEMO_DIR)/, store in $(DEMO_HUB), report in $(DEMO_DIR)/report/report.md"
+
+# The Code-Optimise experiment on the embedded model (issue 21; about two hours on 2 cores). Every step
+# resumes: the pipeline skips finished stages and shards, training restarts from its last epoch, eval
+# resumes its sampling. EXP_SET overrides pipeline options (a smoke run: problems.limit=12, sample.n=4).
+EXP ?= results/code-optimise-smollm2/run
+EXP_MBPP ?= ../shared/data/mbpp-sanitized.jsonl
+EXP_SET ?= [problems.path=$(EXP_MBPP)]
+EXP_TRAIN_ARGS ?=
+EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --ks '[1,10]' --timing.mode count
+EXP_MODELS = base=smollm2-135m-instruct sft=$(EXP)/sft dpo=$(EXP)/dpo
+
+experiment-code-optimise: export CODEPREF_HUB ?= $(abspath $(EXP))/hub
+experiment-code-optimise: install
+	@echo "== 1. data: MBPP non-test problems → samples → verdicts → counts → pairs → candidates (local store)"
+	$(OFFLINE) $(CODEPREF) run recipes/code-optimise-experiment/pipeline.yaml --output_dir $(EXP)/data --set '$(EXP_SET)'
+	@echo "== 2. training: SFT-25 and DPO (All pairs), both with per-epoch re-drawing"
+	$(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/sft.py --config recipes/code-optimise-experiment/sft.yaml \
+		--output_dir $(EXP)/sft $(EXP_TRAIN_ARGS)
+	$(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/dpo.py --config recipes/code-optimise-experiment/dpo.yaml \
+		--output_dir $(EXP)/dpo $(EXP_TRAIN_ARGS)
+	@echo "== 3. evaluation on held-out problems: MBPP's test split and HumanEval"
+	set -e; for pair in $(EXP_MODELS); do name=$${pair%%=*}; model=$${pair#*=}; \
+		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task mbpp-sanitized --task_path $(EXP_MBPP) \
+			$(EXP_EVAL) --output $(EXP)/eval/mbpp/$$name; \
+		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task humaneval $(EXP_EVAL) --output $(EXP)/eval/humaneval/$$name; \
+	done
+	@echo "== 4. reports: differences to the base with paired bootstrap intervals"
+	set -e; for task in mbpp humaneval; do \
+		$(OFFLINE) $(CODEPREF) compare $(EXP)/eval/$$task/base $(EXP)/eval/$$task/sft $(EXP)/eval/$$task/dpo \
+			--base $(EXP)/eval/$$task/base --ks '[1,10]' --output $(EXP)/report/$$task; \
+	done
 
 eval: install
 	$(OFFLINE) $(CODEPREF) eval --sampling.model smollm2-135m-instruct --task humaneval --sampling.n 10 --ks '[1,10]' \
