@@ -45,9 +45,7 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> Dataset:
 def _read_file(path: Path, fmt: str) -> Dataset:
     """A .jsonl/.json/.parquet file as a Dataset; a file that cannot be read is one DataError naming the file
     and, for JSON lines, the line and the field."""
-    lines = path.suffix.lower() == ".jsonl" or (
-        fmt == "json" and not path.read_bytes()[:1024].lstrip().startswith(b"[")
-    )
+    lines = path.suffix.lower() == ".jsonl" or (fmt == "json" and not _head(path).lstrip().startswith(b"["))
     if lines:
         _check_json_lines(path)
     try:
@@ -56,6 +54,11 @@ def _read_file(path: Path, fmt: str) -> Dataset:
         if lines:
             _check_field_types(path)
         raise DataError(f"cannot be read as {fmt}: {_root_cause(e)}", source=str(path)) from None
+
+
+def _head(path: Path, size: int = 1024) -> bytes:
+    with path.open("rb") as f:  # a peek, not the whole file
+        return f.read(size)
 
 
 def _json_rows(path: Path):
