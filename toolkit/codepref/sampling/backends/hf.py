@@ -23,6 +23,7 @@ from ...errors import BackendError
 from ..extraction import cut_after_code_block, truncate_at_stops
 from ..prompts import Prompt
 from .base import GenerationBackend, GenerationParams, derive_seed
+from .hf_decode import growing_cache, use_decode_attention
 
 if TYPE_CHECKING:
     from ..config import SampleConfig
@@ -130,6 +131,8 @@ class TransformersBackend(GenerationBackend):
         import inspect
 
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        # on CPU: attention for one query token as batched matmuls over a KV cache that grows in place (hf_decode)
+        self.decode_attention = use_decode_attention(model)
 
     @classmethod
     def from_config(cls, cfg: SampleConfig) -> TransformersBackend:
@@ -217,6 +220,7 @@ class TransformersBackend(GenerationBackend):
                     attention_mask=mask[:, :-1],
                     position_ids=positions[:, :-1],
                     use_cache=True,
+                    **({kw: growing_cache(self.model.config)} if self.decode_attention else {}),
                 )
                 cache = getattr(out, kw)
                 cache.batch_repeat_interleave(k)
