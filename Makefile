@@ -83,28 +83,42 @@ EXP_MBPP ?= ../shared/data/mbpp-sanitized.jsonl
 EXP_SET ?= [problems.path=$(EXP_MBPP)]
 EXP_TRAIN_ARGS ?=
 EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --ks '[1,10]' --timing.mode count
-EXP_MODELS = base=smollm2-135m-instruct sft=$(EXP)/sft dpo=$(EXP)/dpo
+EXP_BASE ?= smollm2-135m-instruct
+EXP_MODELS = base=$(EXP_BASE) sft=$(EXP)/sft dpo=$(EXP)/dpo
+EXP_RESULTS ?= $(dir $(EXP))
+# one line per step start in $(EXP)/timeline.tsv: the wall time of every step, resumed runs included
+EXP_MARK = printf '%s\t%s\n' "$$(date -u +%Y-%m-%dT%H:%M:%S)" >> $(EXP)/timeline.tsv
 
 experiment-code-optimise: export CODEPREF_HUB ?= $(abspath $(EXP))/hub
 experiment-code-optimise: install
+	mkdir -p $(EXP)
 	@echo "== 1. data: MBPP non-test problems → samples → verdicts → counts → pairs → candidates (local store)"
+	$(EXP_MARK) data
 	$(OFFLINE) $(CODEPREF) run recipes/code-optimise-experiment/pipeline.yaml --output_dir $(EXP)/data --set '$(EXP_SET)'
 	@echo "== 2. training: SFT-25 and DPO (All pairs), both with per-epoch re-drawing"
-	$(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/sft.py --config recipes/code-optimise-experiment/sft.yaml \
-		--output_dir $(EXP)/sft $(EXP_TRAIN_ARGS)
-	$(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/dpo.py --config recipes/code-optimise-experiment/dpo.yaml \
-		--output_dir $(EXP)/dpo $(EXP_TRAIN_ARGS)
+	@echo "   (a training whose final model is saved is not run again; a stopped one resumes from its last epoch)"
+	$(EXP_MARK) train/sft
+	test -f $(EXP)/sft/model.safetensors || $(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/sft.py \
+		--config recipes/code-optimise-experiment/sft.yaml --output_dir $(EXP)/sft $(EXP_TRAIN_ARGS)
+	$(EXP_MARK) train/dpo
+	test -f $(EXP)/dpo/model.safetensors || $(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/dpo.py \
+		--config recipes/code-optimise-experiment/dpo.yaml --output_dir $(EXP)/dpo $(EXP_TRAIN_ARGS)
 	@echo "== 3. evaluation on held-out problems: MBPP's test split and HumanEval"
 	set -e; for pair in $(EXP_MODELS); do name=$${pair%%=*}; model=$${pair#*=}; \
+		$(EXP_MARK) eval/mbpp/$$name; \
 		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task mbpp-sanitized --task_path $(EXP_MBPP) \
 			$(EXP_EVAL) --output $(EXP)/eval/mbpp/$$name; \
+		$(EXP_MARK) eval/humaneval/$$name; \
 		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task humaneval $(EXP_EVAL) --output $(EXP)/eval/humaneval/$$name; \
 	done
 	@echo "== 4. reports: differences to the base with paired bootstrap intervals"
+	$(EXP_MARK) report
 	set -e; for task in mbpp humaneval; do \
 		$(OFFLINE) $(CODEPREF) compare $(EXP)/eval/$$task/base $(EXP)/eval/$$task/sft $(EXP)/eval/$$task/dpo \
 			--base $(EXP)/eval/$$task/base --ks '[1,10]' --output $(EXP)/report/$$task; \
 	done
+	$(EXP_MARK) end
+	$(OFFLINE) $(BIN)/python recipes/code-optimise-experiment/summarise.py $(EXP) $(EXP_RESULTS)
 
 eval: install
 	$(OFFLINE) $(CODEPREF) eval --sampling.model smollm2-135m-instruct --task humaneval --sampling.n 10 --ks '[1,10]' \

@@ -90,12 +90,15 @@ def test_decode_attention_reads_the_whole_buffer_of_a_growing_cache(monkeypatch)
         widths.append(b.shape[-1] if len(widths) % 2 == 0 else a.shape[-1])  # scores = q @ kᵀ, then weights @ v
         return real_bmm(a, b)
 
-    ids = torch.randint(1, 97, (2, 5))
+    reference = _tiny_llama()  # the same weights, SDPA attention
+    ids = torch.randint(1, 97, (2, 5), generator=torch.Generator().manual_seed(4))
     with torch.inference_mode():
+        want = reference(input_ids=ids[:, :1], cache=reference(input_ids=ids, use_cache=True).cache).logits
         out = model(input_ids=ids, cache=growing_cache(model.config), use_cache=True)
         monkeypatch.setattr(torch, "bmm", spy)
-        model(input_ids=ids[:, :1], cache=out.cache)
+        got = model(input_ids=ids[:, :1], cache=out.cache).logits
     assert widths and set(widths) == {5 + hf_decode.CAPACITY_STEP}
+    assert torch.allclose(want, got, atol=1e-5)  # no padding mask: only the spare positions are masked
 
 
 def test_decode_attention_on_plain_tensors_equals_sdpa():
