@@ -78,12 +78,16 @@ demo: install
 # The Code-Optimise experiment on the embedded model (issue 21; about two hours on 2 cores). Every step
 # resumes: the pipeline skips finished stages and shards, training restarts from its last epoch, eval
 # resumes its sampling. EXP_SET overrides pipeline options (a smoke run: problems.limit=12, sample.n=4).
+# The paper's scale on a GPU: results/code-optimise-smollm2/README.md ("Scaling to the paper").
 EXP ?= results/code-optimise-smollm2/run
 EXP_MBPP ?= ../shared/data/mbpp-sanitized.jsonl
 EXP_SET ?= [problems.path=$(EXP_MBPP)]
 EXP_TRAIN_ARGS ?=
 EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --ks '[1,10]' --timing.mode count
 EXP_BASE ?= smollm2-135m-instruct
+EXP_PIPELINE ?= recipes/code-optimise-experiment/pipeline.yaml
+EXP_SFT ?= recipes/code-optimise-experiment/sft.yaml
+EXP_DPO ?= recipes/code-optimise-experiment/dpo.yaml
 EXP_MODELS = base=$(EXP_BASE) sft=$(EXP)/sft dpo=$(EXP)/dpo
 EXP_RESULTS ?= $(dir $(EXP))
 # one line per step start in $(EXP)/timeline.tsv: the wall time of every step, resumed runs included
@@ -94,15 +98,15 @@ experiment-code-optimise: install
 	mkdir -p $(EXP)
 	@echo "== 1. data: MBPP non-test problems → samples → verdicts → counts → pairs → candidates (local store)"
 	$(EXP_MARK) data
-	$(OFFLINE) $(CODEPREF) run recipes/code-optimise-experiment/pipeline.yaml --output_dir $(EXP)/data --set '$(EXP_SET)'
+	$(OFFLINE) $(CODEPREF) run $(EXP_PIPELINE) --output_dir $(EXP)/data --set '$(EXP_SET)'
 	@echo "== 2. training: SFT-25 and DPO (All pairs), both with per-epoch re-drawing"
 	@echo "   (a training whose final model is saved is not run again; a stopped one resumes from its last epoch)"
 	$(EXP_MARK) train/sft
 	test -f $(EXP)/sft/model.safetensors || $(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/sft.py \
-		--config recipes/code-optimise-experiment/sft.yaml --output_dir $(EXP)/sft $(EXP_TRAIN_ARGS)
+		--config $(EXP_SFT) --output_dir $(EXP)/sft $(EXP_TRAIN_ARGS)
 	$(EXP_MARK) train/dpo
 	test -f $(EXP)/dpo/model.safetensors || $(OFFLINE) $(TRAIN_THREADS) $(BIN)/python recipes/dpo.py \
-		--config recipes/code-optimise-experiment/dpo.yaml --output_dir $(EXP)/dpo $(EXP_TRAIN_ARGS)
+		--config $(EXP_DPO) --output_dir $(EXP)/dpo $(EXP_TRAIN_ARGS)
 	@echo "== 3. evaluation on held-out problems: MBPP's test split and HumanEval"
 	set -e; for pair in $(EXP_MODELS); do name=$${pair%%=*}; model=$${pair#*=}; \
 		$(EXP_MARK) eval/mbpp/$$name; \

@@ -2,8 +2,8 @@
 one query token per sequence.
 
 Measured on the embedded model (bfloat16, 2 cores, 80 sequences, ~200 cached tokens; benchmarks/README.md):
-torch's CPU flash-attention kernel, built for long queries, was ~60% of a decode step, and the
-``DynamicCache`` concatenation (the whole cache copied every step) another ~18%. Here a decode step's
+torch's CPU flash-attention kernel, built for long queries, and the ``DynamicCache`` concatenation (the
+whole cache copied every step) took more than half of a decode step, more than its weight matmuls. Here a step's
 attention is two batched matmuls over the key/value heads (grouped-query heads share their key/value
 rows: no copy per query head), and the cache writes each new position into spare capacity.
 
