@@ -82,6 +82,7 @@ demo: install
 EXP ?= results/code-optimise-smollm2/run
 EXP_MBPP ?= ../shared/data/mbpp-sanitized.jsonl
 EXP_SET ?= [problems.path=$(EXP_MBPP)]
+EXP_MBPP_TASK ?= --task mbpp-sanitized --task_path $(EXP_MBPP)
 EXP_TRAIN_ARGS ?=
 EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --ks '[1,10]' --timing.mode count
 EXP_BASE ?= smollm2-135m-instruct
@@ -110,8 +111,7 @@ experiment-code-optimise: install
 	@echo "== 3. evaluation on held-out problems: MBPP's test split and HumanEval"
 	set -e; for pair in $(EXP_MODELS); do name=$${pair%%=*}; model=$${pair#*=}; \
 		$(EXP_MARK) eval/mbpp/$$name; \
-		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task mbpp-sanitized --task_path $(EXP_MBPP) \
-			$(EXP_EVAL) --output $(EXP)/eval/mbpp/$$name; \
+		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model $(EXP_MBPP_TASK) $(EXP_EVAL) --output $(EXP)/eval/mbpp/$$name; \
 		$(EXP_MARK) eval/humaneval/$$name; \
 		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task humaneval $(EXP_EVAL) --output $(EXP)/eval/humaneval/$$name; \
 	done
