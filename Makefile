@@ -84,7 +84,8 @@ EXP_MBPP ?= ../shared/data/mbpp-sanitized.jsonl
 EXP_SET ?= [problems.path=$(EXP_MBPP)]
 EXP_MBPP_TASK ?= --task mbpp-sanitized --task_path $(EXP_MBPP)
 EXP_TRAIN_ARGS ?=
-EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --ks '[1,10]' --timing.mode count
+EXP_EVAL ?= --sampling.n 10 --sampling.max_new_tokens 256 --timing.mode count
+EXP_KS ?= [1,10]
 EXP_BASE ?= smollm2-135m-instruct
 EXP_PIPELINE ?= recipes/code-optimise-experiment/pipeline.yaml
 EXP_SFT ?= recipes/code-optimise-experiment/sft.yaml
@@ -111,15 +112,16 @@ experiment-code-optimise: install
 	@echo "== 3. evaluation on held-out problems: MBPP's test split and HumanEval"
 	set -e; for pair in $(EXP_MODELS); do name=$${pair%%=*}; model=$${pair#*=}; \
 		$(EXP_MARK) eval/mbpp/$$name; \
-		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model $(EXP_MBPP_TASK) $(EXP_EVAL) --output $(EXP)/eval/mbpp/$$name; \
+		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model $(EXP_MBPP_TASK) $(EXP_EVAL) --ks '$(EXP_KS)' --output $(EXP)/eval/mbpp/$$name; \
 		$(EXP_MARK) eval/humaneval/$$name; \
-		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task humaneval $(EXP_EVAL) --output $(EXP)/eval/humaneval/$$name; \
+		$(OFFLINE) $(CODEPREF) eval --sampling.model $$model --task humaneval $(EXP_EVAL) --ks '$(EXP_KS)' \
+			--output $(EXP)/eval/humaneval/$$name; \
 	done
 	@echo "== 4. reports: differences to the base with paired bootstrap intervals"
 	$(EXP_MARK) report
 	set -e; for task in mbpp humaneval; do \
 		$(OFFLINE) $(CODEPREF) compare $(EXP)/eval/$$task/base $(EXP)/eval/$$task/sft $(EXP)/eval/$$task/dpo \
-			--base $(EXP)/eval/$$task/base --ks '[1,10]' --output $(EXP)/report/$$task; \
+			--base $(EXP)/eval/$$task/base --ks '$(EXP_KS)' --output $(EXP)/report/$$task; \
 	done
 	$(EXP_MARK) end
 	$(OFFLINE) $(BIN)/python recipes/code-optimise-experiment/summarise.py $(EXP) $(EXP_RESULTS)

@@ -12,8 +12,8 @@ What makes it fast on a CPU (benchmarks/sampling.py, figures in benchmarks/READM
   top-k prefilter, no sort of the 49k vocabulary, no multinomial over it — that draw alone was a
   quarter of a step);
 - on CPU, a decode step's attention is two batched matmuls over a KV cache that grows in place
-  (:mod:`.hf_decode`: torch's flash-attention kernel and the cache concatenation of ``DynamicCache`` were
-  ~60% of a step);
+  (:mod:`.hf_decode`: torch's flash-attention kernel and the cache concatenation of ``DynamicCache`` took
+  more than half of a step);
 - a chat answer stops at its closing code fence.
 """
 
@@ -60,7 +60,7 @@ def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS
-        return os.cpu_count() or 1  # candidates taken with topk before falling back to a full sort
+        return os.cpu_count() or 1
 
 
 def nucleus(scaled: Any, top_p: float, k: int = NUCLEUS_PREFILTER) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ transformers' SDPA attention unchanged.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any
 
@@ -36,7 +37,7 @@ def decode_attention(
     ``query`` is ``[batch, heads, q_len, head_dim]``, ``key``/``value`` ``[batch, kv_heads, kv_len, head_dim]``,
     ``attention_mask`` a boolean ``[batch, 1, q_len, kv_len]`` (True: attend) or None; returns
     ``[batch, q_len, heads, head_dim]`` as transformers' attention functions do. When ``key``/``value`` are the
-    live views of a :class:`GrowingLayer`'s buffers, the matmuls read the buffers whole (the positions past
+    live views of a growing cache layer's buffers, the matmuls read the buffers whole (the positions past
     ``kv_len`` masked out): a view's rows are not evenly spaced, and ``bmm`` would copy it every step.
     """
     import torch
@@ -72,7 +73,7 @@ def decode_attention(
 
 
 def _buffers(key: Any, value: Any) -> tuple[Any, Any]:
-    """``(keys transposed [b, h, d, width], values [b, h, width, d])`` to multiply: a :class:`GrowingLayer`'s whole
+    """``(keys transposed [b, h, d, width], values [b, h, width, d])`` to multiply: a growing cache layer's whole
     buffers when ``key``/``value`` are its live views (``width`` ≥ their length), else contiguous copies."""
     kt, v = key.transpose(-1, -2), value
     kbuf, vbuf = _GROWN.get(kt.data_ptr()), _GROWN.get(v.data_ptr())
@@ -92,7 +93,7 @@ def _buffers(key: Any, value: Any) -> tuple[Any, Any]:
     return kt.contiguous(), v.contiguous()
 
 
-# the buffers of live GrowingLayers by address (weak: an entry goes with its buffer); a key/value whose address
+# the buffers of live growing cache layers by address (weak: an entry goes with its buffer); a key/value whose address
 # and strides match one is a view of its first positions, and decode_attention may read the buffer whole
 _GROWN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
@@ -119,15 +120,18 @@ def use_decode_attention(model: Any) -> bool:
 
 
 def growing_cache(config: Any) -> Any:
-    """transformers' ``DynamicCache`` for ``config``, its full-attention layers growing in place (GrowingLayer)."""
+    """transformers' ``DynamicCache`` for ``config``, its full-attention layers growing in place."""
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
+    growing = growing_layer_class()
     cache = DynamicCache(config=config)
-    cache.layers = [GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    cache.layers = [growing() if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
 
 
-def _growing_layer_class() -> type:
+@functools.cache
+def growing_layer_class() -> type:
+    """The cache layer class of :func:`growing_cache` (built on first use: transformers is an optional import)."""
     from transformers.cache_utils import DynamicLayer
 
     class _GrowingLayer(DynamicLayer):
@@ -207,13 +211,3 @@ def _growing_layer_class() -> type:
             super().reset()
 
     return _GrowingLayer
-
-
-def GrowingLayer() -> Any:  # noqa: N802 - builds the layer class lazily (transformers is an optional import)
-    global _GROWING
-    if _GROWING is None:
-        _GROWING = _growing_layer_class()
-    return _GROWING()
-
-
-_GROWING: type | None = None
