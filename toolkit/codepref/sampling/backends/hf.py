@@ -11,9 +11,10 @@ What makes it fast on a CPU (benchmarks/sampling.py, figures in benchmarks/READM
 - the next token is drawn among the nucleus candidates only (:func:`nucleus`: exact top-p from a
   top-k prefilter, no sort of the 49k vocabulary, no multinomial over it — that draw alone was a
   quarter of a step);
-- on CPU, a decode step's attention is two batched matmuls over a KV cache that grows in place
-  (:mod:`.hf_decode`: torch's flash-attention kernel and the cache concatenation of ``DynamicCache`` took
-  more than half of a step);
+- on CPU, a Llama-architecture model (the embedded SmolLM2, Qwen2, Mistral, ...) runs through
+  :mod:`.llama_decode`: prompts prefilled packed, each prompt's KV cache read once for all its samples,
+  weights prepacked for oneDNN, no per-step module machinery (transformers' forward spent more than half a
+  step on attention over per-sample copies of the prompt, cache concatenation and framework work);
 - a chat answer stops at its closing code fence.
 """
 
@@ -26,7 +27,7 @@ from ...errors import BackendError
 from ..extraction import cut_after_code_block, truncate_at_stops
 from ..prompts import Prompt
 from .base import GenerationBackend, GenerationParams, derive_seed
-from .hf_decode import growing_cache, use_decode_attention
+from .llama_decode import llama_decoder
 
 if TYPE_CHECKING:
     from ..config import SampleConfig
@@ -109,7 +110,8 @@ def next_tokens(logits: Any, params: GenerationParams, generator: Any) -> Any:
 
 
 class TransformersBackend(GenerationBackend):
-    """Samples with ``model.generate``; ``batch_size`` sequences per call (prompts × n)."""
+    """Samples with its own decode loop over the model (see the module docstring); ``batch_size`` sequences per
+    call (prompts × n)."""
 
     name = "transformers"
 
@@ -130,12 +132,7 @@ class TransformersBackend(GenerationBackend):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.generated_tokens = 0  # running count of new tokens, for throughput reports
-        # transformers >= 5 names the KV cache argument and output `cache` (`past_key_values` before)
-        import inspect
-
-        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        # on CPU: attention for one query token as batched matmuls over a KV cache that grows in place (hf_decode)
-        self.decode_attention = use_decode_attention(model)
+        self._llama: Any = None  # the LlamaDecoder of this model, False when it has none (decided on first use)
 
     @classmethod
     def from_config(cls, cfg: SampleConfig) -> TransformersBackend:
@@ -200,53 +197,30 @@ class TransformersBackend(GenerationBackend):
             for a in range(0, count, per_call)
         ]
 
-    def _decode(self, enc: Any, k: int, params: GenerationParams, seed: int, eos: set[int]) -> list[list[int]]:
-        """Sample ``k`` continuations of every prompt in ``enc``; returns the new token ids per sequence.
+    def _decode(
+        self, prompts: list[list[int]], k: int, params: GenerationParams, seed: int, eos: set[int]
+    ) -> list[list[int]]:
+        """Sample ``k`` continuations of every prompt (token ids); returns the new token ids per sequence.
 
-        Our own decode loop rather than ``model.generate``: a finished sequence leaves the batch at
-        once (its rows are dropped from the KV cache), so no step is spent on sequences that are
-        done. On CPU the cost of a step grows with the rows in it, and answers end at very
-        different lengths (a closed code fence after 40 tokens, or 128), so ``generate`` spent
-        about half its steps on finished rows. Each prompt is also encoded once and its cache
-        copied ``k`` times (``num_return_sequences`` would prefill k identical copies).
+        Our own decode loop rather than ``model.generate``: a finished sequence leaves the batch (its rows
+        are dropped from the KV cache once they are a tenth of it), so steps are not spent on sequences that
+        are done. On CPU the cost of a step grows with the rows in it, and answers end at very different
+        lengths (a closed code fence after 40 tokens, or 128), so ``generate`` spent about half its steps on
+        finished rows. Each prompt is also encoded once for its ``k`` samples (``num_return_sequences``
+        would prefill k identical copies).
         """
         import torch
 
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding
-        gen = torch.Generator(device=ids.device).manual_seed(seed)
+        steps = self._steps()
+        gen = torch.Generator(device=self.model.device).manual_seed(seed)
+        rows = len(prompts) * k
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        texts_cache: dict[int, str] = {}
         with torch.inference_mode():
-            kw = self._cache_kw
-            if ids.shape[1] > 1:
-                out = self.model(
-                    input_ids=ids[:, :-1],
-                    attention_mask=mask[:, :-1],
-                    position_ids=positions[:, :-1],
-                    use_cache=True,
-                    **({kw: growing_cache(self.model.config)} if self.decode_attention else {}),
-                )
-                cache = getattr(out, kw)
-                cache.batch_repeat_interleave(k)
-            else:
-                cache = None
-            rows = ids.shape[0] * k
-            cur = ids[:, -1].repeat_interleave(k)
-            att = mask.repeat_interleave(k, 0)
-            pos = positions[:, -1].repeat_interleave(k)
-            active = torch.arange(rows)
-            active_rows, alive = active.tolist(), [True] * rows  # finished rows stay until the next compaction
-            tokens: list[list[int]] = [[] for _ in range(rows)]
-            texts_cache: dict[int, str] = {}
-            for _ in range(params.max_new_tokens):
-                out = self.model(
-                    input_ids=cur[:, None],
-                    attention_mask=att,
-                    position_ids=pos[:, None],
-                    use_cache=True,
-                    **{kw: cache},
-                )
-                cache = getattr(out, kw)
-                nxt = next_tokens(out.logits[:, -1, :], params, gen)
+            logits = steps.start(prompts, k)
+            active_rows, alive = list(range(rows)), [True] * rows  # finished rows stay until the next compaction
+            for step in range(params.max_new_tokens):
+                nxt = next_tokens(logits, params, gen)
                 for j, (row, tok) in enumerate(zip(active_rows, nxt.tolist(), strict=True)):
                     if not alive[j]:
                         continue
@@ -257,18 +231,23 @@ class TransformersBackend(GenerationBackend):
                     if self._stopped(tokens[row], params, texts_cache, row):
                         alive[j] = False
                 keep = [j for j, a in enumerate(alive) if a]
-                if not keep:
+                if not keep or step == params.max_new_tokens - 1:
                     break
                 if len(alive) - len(keep) >= COMPACT_SHARE * len(alive):
-                    sel = torch.tensor(keep, device=ids.device)
-                    cache.batch_select_indices(sel)
-                    active, nxt, att, pos = active[sel], nxt[sel], att[sel], pos[sel]
-                    active_rows, alive = active.tolist(), [True] * len(keep)
-                cur = nxt
-                att = torch.cat([att, att.new_ones((att.shape[0], 1))], dim=1)
-                pos = pos + 1
+                    sel = torch.tensor(keep, device=nxt.device)
+                    steps.keep(sel)
+                    nxt = nxt[sel]
+                    active_rows, alive = [active_rows[j] for j in keep], [True] * len(keep)
+                logits = steps.step(nxt)
         self.generated_tokens += sum(len(t) for t in tokens)
         return tokens
+
+    def _steps(self) -> Any:
+        """The forward pass of a call: :class:`.LlamaDecoder` for a Llama-architecture model on CPU, else the
+        model's own forward over transformers' cache (:class:`TransformersSteps`)."""
+        if self._llama is None:
+            self._llama = llama_decoder(self.model) or False
+        return self._llama or TransformersSteps(self.model, self.tokenizer.pad_token_id)
 
     def _stopped(self, toks: list[int], params: GenerationParams, cache: dict[int, str], row: int) -> bool:
         """Whether a sequence hit a stop string or (chat code) closed its code fence."""
@@ -305,15 +284,63 @@ class TransformersBackend(GenerationBackend):
         eos = {self.tokenizer.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)} - {None}
         for indices, k, seed in self._calls(len(prompts), n, seeds):
             add_special = isinstance(prompts[indices[0]], str)
-            enc = self.tokenizer(
-                [texts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=add_special
-            ).to(self.model.device)
-            generated = self._decode(enc, k, params, seed, eos)
+            enc = self.tokenizer([texts[i] for i in indices], add_special_tokens=add_special)
+            generated = self._decode(enc["input_ids"], k, params, seed, eos)
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
             for j, text in enumerate(decoded):
                 text = truncate_at_stops(text, params.stop)
                 out[indices[j // k]].append(cut_after_code_block(text) if params.stop_at_code_block else text)
         return out
+
+
+class TransformersSteps:
+    """A call's forward passes through the model's own forward and transformers' ``DynamicCache`` (any
+    architecture, any device): the prompts left-padded and prefilled once, the cache copied ``k`` times."""
+
+    def __init__(self, model: Any, pad_id: int) -> None:
+        import inspect
+
+        self.model, self.pad_id = model, pad_id
+        # transformers >= 5 names the KV cache argument and output `cache` (`past_key_values` before)
+        self.kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    def start(self, prompts: list[list[int]], k: int) -> Any:
+        import torch
+
+        device, width = self.model.device, max(len(p) for p in prompts)
+        ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.cache = getattr(out, self.kw)
+        self.cache.batch_repeat_interleave(k)
+        self.mask = mask.repeat_interleave(k, 0)
+        self.positions = positions[:, -1].repeat_interleave(k) + 1
+        return out.logits[:, -1].repeat_interleave(k, 0)
+
+    def keep(self, rows: Any) -> None:
+        self.cache.batch_select_indices(rows)
+        self.mask, self.positions = self.mask[rows], self.positions[rows]
+
+    def step(self, tokens: Any) -> Any:
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
+        out = self.model(
+            input_ids=tokens[:, None],
+            attention_mask=self.mask,
+            position_ids=self.positions[:, None],
+            use_cache=True,
+            **{self.kw: self.cache},
+        )
+        self.cache, self.positions = getattr(out, self.kw), self.positions + 1
+        return out.logits[:, -1]
 
 
 def _as_list(value: Any) -> list:
