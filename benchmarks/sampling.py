@@ -69,7 +69,7 @@ def run(problems, config: dict, seed: int, args) -> dict:
         "dtype": identity.get("dtype"),
         "threads": identity.get("threads"),
         "batch_size": cfg.batch_size,
-        "forward": "transformers" if backend._llama is False else "llama_decode",
+        "forward": identity["forward"],
         "tokens": tokens,
         "seconds": round(seconds, 2),
         "tokens_per_s": round(tokens / seconds, 1),

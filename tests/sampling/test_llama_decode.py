@@ -41,12 +41,12 @@ def _model(kind: str = "llama", seed: int = 0, **extra):
     return model.eval()
 
 
-def _check(model, prompts, k, steps, drops, atol=1e-4):
+def _check(model, prompts, k, steps, drops, atol=1e-4, pack=None):
     """Run the decoder and, per live row, transformers' forward over the row's whole sequence; compare logits.
 
     ``drops``: ``{step: predicate(row id) -> keep}`` applied before that step's tokens are fed."""
-    decoder = llama_decoder(model)
-    assert decoder is not None
+    assert llama_decoder(model) is not None
+    decoder = llama_decode.LlamaDecoder(model, pack=pack)
     gen = torch.Generator().manual_seed(1)
     seqs = [list(p) for p in prompts for _ in range(k)]
     rows = list(range(len(seqs)))
@@ -69,8 +69,9 @@ def _check(model, prompts, k, steps, drops, atol=1e-4):
     return decoder
 
 
-@pytest.mark.parametrize("kind", ["llama", "qwen2", "mistral"])
-def test_logits_equal_transformers_through_sharing_growth_and_compaction(kind):
+@pytest.mark.parametrize(("kind", "pack"), [("llama", None), ("qwen2", None), ("mistral", None), ("qwen2", False)])
+def test_logits_equal_transformers_through_sharing_growth_and_compaction(kind, pack):
+    """``pack=False``: each layer on its own weight (no prepacked copy: too little memory, or no oneDNN)."""
     model = _model(kind)
     prompts = [[5, 6, 7, 8, 9, 10, 11], [12, 13], [14, 15, 16, 17]]  # unequal: packed, no padding
     steps = llama_decode.CAPACITY_STEP + 6  # the generated-positions buffer grows once
@@ -79,7 +80,12 @@ def test_logits_equal_transformers_through_sharing_growth_and_compaction(kind):
         10: lambda r: r not in (3, 5),  # prompt 1 loses its last rows: it leaves the attention's prompts
         20: lambda r: r == 0,  # one row left: the one-row matmuls
     }
-    decoder = _check(model, prompts, k=3, steps=steps, drops=drops)
+    decoder = _check(model, prompts, k=3, steps=steps, drops=drops, pack=pack)
+    linears = [decoder.head, *(layer[i] for layer in decoder.layers for i in (1, 2, 4, 5))]
+    if pack is False:
+        assert all(linear.packed is None for linear in linears)
+    elif torch.backends.mkldnn.is_available():
+        assert all(linear.packed is not None for linear in linears)
     assert decoder.prompts == 1 and decoder.k == 1
 
 

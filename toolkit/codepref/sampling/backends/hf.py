@@ -163,13 +163,16 @@ class TransformersBackend(GenerationBackend):
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def identity(self) -> dict:
-        """What decides the samples besides the config: the engine, the model and the dtype it runs in."""
+        """What decides the samples besides the config: the engine, the model, the dtype it runs in and the
+        implementation of its forward pass (their arithmetic differs in rounding)."""
+        self._steps()
         return {
             "backend": self.name,
             "model": self.model_id,
             "revision": self.revision,
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "threads": self.threads,
+            "forward": "llama_decode" if self._llama else "transformers",
         }
 
     def render(self, prompt: Prompt) -> str:

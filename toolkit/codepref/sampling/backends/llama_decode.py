@@ -76,29 +76,48 @@ def _rotate(x: Any, cos: Any, sin: Any) -> Any:
 
 
 class _Linear:
-    """The linear layers ``modules`` (same input) as one matmul, their outputs concatenated: on a weight prepacked
-    in oneDNN's blocked layout where torch has it (bit-identical to ``F.linear`` on the embedded model; measured
-    2.6x faster for 2 rows and 1.6x for 80 in bfloat16 on avx512_bf16, 3-4x in float32: the weights stream
-    in the order the kernel reads them), else ``F.linear`` on the concatenated weights."""
+    """The linear layers ``modules`` (same input) as one matmul, their outputs concatenated.
 
-    def __init__(self, modules: list[Any]) -> None:
+    With ``pack``, on their weights concatenated and prepacked in oneDNN's blocked layout where torch has it
+    (bit-identical to ``F.linear`` on the embedded model; measured 2.6x faster for 2 rows and 1.6x for 80 in
+    bfloat16 on avx512_bf16, 3-4x in float32: the weights stream in the order the kernel reads them). The packed
+    weights are a second copy of the model's; without ``pack`` (or where packing fails) each layer is
+    ``F.linear`` on its own weight.
+    """
+
+    def __init__(self, modules: list[Any], pack: bool) -> None:
         import torch
 
-        weights = [m.weight for m in modules]
-        biases = [m.bias for m in modules]
-        self.weight = weights[0] if len(weights) == 1 else torch.cat(weights)
-        self.bias = None if biases[0] is None else biases[0] if len(biases) == 1 else torch.cat(biases)
-        self.packed = _prepack(self.weight, self.bias)
+        self.parts = [(m.weight, m.bias) for m in modules]
+        self.packed = self.bias = None
+        if pack:
+            weight = torch.cat([w for w, _ in self.parts]) if len(modules) > 1 else modules[0].weight
+            biases = [b for _, b in self.parts]
+            self.bias = None if biases[0] is None else torch.cat(biases) if len(biases) > 1 else biases[0]
+            self.packed = _prepack(weight, self.bias)
 
     def __call__(self, x: Any) -> Any:
         import torch
         import torch.nn.functional as F
 
         if self.packed is None:
-            return F.linear(x, self.weight, self.bias)
+            outs = [F.linear(x, w, b) for w, b in self.parts]
+            return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
         if x.shape[0] == 1:  # oneDNN's one-row path on a prepacked weight is ~100x slower than two rows
             return torch.ops.mkldnn._linear_pointwise(torch.cat([x, x]), self.packed, self.bias, "none", [], "")[:1]
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+def _can_pack(linears: list[Any]) -> bool:
+    """Whether a prepacked copy of these layers' weights fits in half the memory available now."""
+    import os
+
+    size = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not Linux
+        return True
+    return size <= available // 2
 
 
 def _prepack(weight: Any, bias: Any) -> Any:
@@ -130,11 +149,16 @@ class LlamaDecoder:
     and the rows' generated keys/values ``[R, kv_heads, head_dim, capacity]`` / ``[R, kv_heads, capacity, head_dim]``.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, pack: bool | None = None) -> None:
+        """``pack``: prepack the weights for oneDNN (None: when a copy fits in half the available memory)."""
+        from torch.nn import Linear
+
         inner, config = model.model, model.config
         self.model, self.embed, self.rotary = model, inner.embed_tokens.weight, inner.rotary_emb
         self.norm = (inner.norm.weight, inner.norm.variance_epsilon)
-        self.head = _Linear([model.lm_head])
+        linears = [model.lm_head, *(m for layer in inner.layers for m in layer.modules() if isinstance(m, Linear))]
+        pack = _can_pack(linears) if pack is None else pack
+        self.head = _Linear([model.lm_head], pack)
         first = inner.layers[0].self_attn
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim, self.scaling = first.head_dim, first.scaling
@@ -144,11 +168,11 @@ class LlamaDecoder:
         self.layers = [
             (
                 (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon),
-                _Linear([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj]),
-                _Linear([layer.self_attn.o_proj]),
+                _Linear([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj], pack),
+                _Linear([layer.self_attn.o_proj], pack),
                 (layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon),
-                _Linear([layer.mlp.gate_proj, layer.mlp.up_proj]),
-                _Linear([layer.mlp.down_proj]),
+                _Linear([layer.mlp.gate_proj, layer.mlp.up_proj], pack),
+                _Linear([layer.mlp.down_proj], pack),
             )
             for layer in inner.layers
         ]
