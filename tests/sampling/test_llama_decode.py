@@ -121,6 +121,16 @@ def test_other_models_keep_transformers_forward():
     assert llama_decoder(hooked) is None  # a hook would be skipped
     gelu = _model("llama", hidden_act="gelu")
     assert llama_decoder(gelu) is None
+    quantised = _model("llama")
+
+    class Int8Linear(torch.nn.Linear):  # stands for a quantised layer class (bitsandbytes' are Linear subclasses)
+        pass
+
+    old = quantised.model.layers[1].mlp.down_proj
+    quantised.model.layers[1].mlp.down_proj = Int8Linear(old.in_features, old.out_features, bias=False)
+    assert llama_decoder(quantised) is None
+    offloaded = _model("llama").to("meta")
+    assert llama_decoder(offloaded) is None
 
 
 def test_backend_samples_equal_with_and_without_the_decoder(tiny_model_dir):

@@ -245,6 +245,9 @@ class TransformersBackend(GenerationBackend):
         self.generated_tokens += sum(len(t) for t in tokens)
         return tokens
 
+    def close(self) -> None:
+        self._llama = None  # its prepacked weights (a copy of the model's linear layers)
+
     def _steps(self) -> Any:
         """The forward pass of a call: :class:`.LlamaDecoder` for a Llama-architecture model on CPU, else the
         model's own forward over transformers' cache (:class:`TransformersSteps`)."""

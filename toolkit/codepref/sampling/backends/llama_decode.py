@@ -36,7 +36,9 @@ def llama_decoder(model: Any) -> LlamaDecoder | None:
     inner = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
     config = model.config
-    if inner is None or layers is None or len(layers) == 0 or model.device.type != "cpu":
+    if inner is None or layers is None or len(layers) == 0:
+        return None
+    if any(p.device.type != "cpu" for p in model.parameters()):  # a GPU, or weights offloaded (meta)
         return None
     if {type(layer).__name__ for layer in layers} - LLAMA_LAYERS or getattr(config, "hidden_act", None) != "silu":
         return None
@@ -51,9 +53,11 @@ def llama_decoder(model: Any) -> LlamaDecoder | None:
         attn, mlp = layer.self_attn, layer.mlp
         linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
     modules = [*linears, inner.embed_tokens, inner.norm, *(m for layer in layers for m in layer.modules())]
-    if any(type(m) is not torch.nn.Linear for m in linears) or any(
-        m._forward_hooks or m._forward_pre_hooks for m in modules
-    ):
+    if type(inner.embed_tokens) is not torch.nn.Embedding:  # e.g. a scaled embedding
+        return None
+    if any(type(m) is not torch.nn.Linear for m in linears) or any(  # quantised layers are subclasses
+        m._forward_hooks or m._forward_pre_hooks or hasattr(m, "_hf_hook") for m in modules
+    ):  # a hook (e.g. accelerate's offloading) would be skipped
         return None
     return LlamaDecoder(model)
 
