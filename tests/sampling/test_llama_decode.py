@@ -150,3 +150,13 @@ def test_backend_samples_equal_with_and_without_the_decoder(tiny_model_dir):
     backend._llama = None
     first = backend.generate(prompts, 4, sampled, [5, 6, 7])
     assert backend.generate(prompts, 4, sampled, [5, 6, 7]) == first  # a seed gives the same samples
+
+
+def test_weights_are_prepacked_only_when_a_copy_fits_in_half_the_free_memory(monkeypatch):
+    model = _model("llama")
+    size = sum(m.weight.numel() * m.weight.element_size() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    monkeypatch.setattr(llama_decode, "_available_memory", lambda: 2 * size - 1)
+    assert llama_decode.LlamaDecoder(model).head.packed is None
+    monkeypatch.setattr(llama_decode, "_available_memory", lambda: 2 * size)
+    if torch.backends.mkldnn.is_available():
+        assert llama_decode.LlamaDecoder(model).head.packed is not None

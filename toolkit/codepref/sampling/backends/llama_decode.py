@@ -114,14 +114,26 @@ class _Linear:
 
 def _can_pack(linears: list[Any]) -> bool:
     """Whether a prepacked copy of these layers' weights fits in half the memory available now."""
+    size = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    available = _available_memory()
+    return available is None or size <= available // 2
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available for new allocations (Linux: MemAvailable, page cache included); None: unknown."""
     import os
 
-    size = sum(m.weight.numel() * m.weight.element_size() for m in linears)
     try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not Linux
-        return True
-    return size <= available // 2
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - neither Linux nor POSIX
+        return None
 
 
 def _prepack(weight: Any, bias: Any) -> Any:
