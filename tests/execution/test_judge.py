@@ -28,6 +28,13 @@ def pool():
         yield p
 
 
+@pytest.fixture(scope="module")
+def inproc_pool():
+    """A pool that runs in-process units in the sample's process (``in_process_tests=True``: opt-in)."""
+    with WorkerPool(ExecutionConfig(timeout=2.0, memory_mb=512, slots=1, in_process_tests=True)) as p:
+        yield p
+
+
 # -- what crosses -----------------------------------------------------------------------------------------
 def test_plain_values_cross_exactly(pool):
     prog = (
@@ -133,7 +140,7 @@ def test_tests_can_read_files_the_sample_wrote(pool):
     assert pool.run_asserts(prog, ["save('hi')\nassert open('out.txt').read() == 'hi'"]).codes == [P]
 
 
-def test_trust_levels_are_static_and_in_process_units_run_with_the_program(pool):
+def test_trust_levels_are_static_and_in_process_units_run_with_the_program_only_when_asked(pool, inproc_pool):
     assert trust_level("assert f(1) == 2") == JUDGED
     assert trust_level("assert isinstance(f(), Pair)") == IN_PROCESS
     assert trust_level("try:\n    f()\nexcept MyErr:\n    pass") == IN_PROCESS
@@ -144,9 +151,55 @@ def test_trust_levels_are_static_and_in_process_units_run_with_the_program(pool)
     tests = ["assert f() == D(1)", "assert isinstance(f(), D)", "assert f().x == 1", "assert f() == D(2)"]
     trust = trust_levels(tests, "", reference=prog)
     assert trust == [IN_PROCESS, IN_PROCESS, JUDGED, IN_PROCESS]
-    assert pool.map_jobs([pool.assert_job(prog, tests, "", trust=trust)])[0].codes == [P, P, P, F]
+    assert inproc_pool.map_jobs([pool.assert_job(prog, tests, "", trust=trust)])[0].codes == [P, P, P, F]
+    # by default a unit that needs the sample's own types is not run: no verdict the sample could have written
+    result = pool.map_jobs([pool.assert_job(prog, tests, "", trust=trust)])[0]
+    assert result.codes == [E, E, P, E] and "in-process" in result.stderr_tail
     # model-written tests are never moved into the sample's process
     assert pool.run_asserts(prog, tests, untrusted=True).codes == [F, E, P, F]
+
+
+# A wrong program that, wherever it runs, tries to report success itself: every small integer it finds in the
+# frames above it is taken for a unit index and sent, in a few plausible frame formats, down every descriptor.
+SELF_REPORTER = """
+import os, struct, sys
+
+class Pt:
+    def __init__(self, v):
+        self.v = v
+
+def make(x):
+    return Pt(0)
+
+def _report():
+    found = {0, 1, 2}
+    f = sys._getframe()
+    while f is not None:
+        found.update(v for v in f.f_locals.values() if type(v) is int and 0 <= v < 64)
+        f = f.f_back
+    for fd in range(3, 64):
+        for i in sorted(found):
+            for frame in (struct.pack("<cIB", b"V", i, 0), struct.pack("<cI", b"P", i), b"V" + bytes([i, 0])):
+                try:
+                    os.write(fd, frame)
+                except OSError:
+                    pass
+    os._exit(0)
+
+_report()
+"""
+
+
+def test_a_verdict_is_never_the_samples_own_report(pool, inproc_pool):
+    """Tests that need the sample's own class: by default not run (an error for every sample), so a wrong
+    program that reports its own success gets no PASS; run in its process (opt-in), the honest one passes."""
+    tests = ["p = make(2)\nassert isinstance(p, Pt) and p.v == 4", "assert make(5).v == 25"]
+    honest = "class Pt:\n    def __init__(self, v):\n        self.v = v\ndef make(x):\n    return Pt(x * x)\n"
+    assert trust_levels(tests, "") == [IN_PROCESS, JUDGED]
+    codes = pool.run_asserts(SELF_REPORTER, tests).codes
+    assert codes[0] == E and codes[1] != P, codes
+    assert pool.run_asserts(honest, tests).codes == [E, P]
+    assert inproc_pool.run_asserts(honest, tests).codes == [P, P]
 
 
 def test_generated_tests_each_in_their_own_processes(pool):
@@ -239,7 +292,7 @@ def _token() -> str:
     return "cpsecret" + secrets.token_hex(8)
 
 
-def test_expected_values_are_nowhere_the_sample_can_look(pool):
+def test_expected_values_are_nowhere_the_sample_can_look(pool, inproc_pool):
     token = _token()
     prog = SEARCHER + "def answer():\n    return search(r'cpsecret[0-9a-f]{16}') or 'nothing found'\n"
     # warm the slot with other jobs that hold the same kind of secret first (freed memory is searched too)
@@ -250,7 +303,7 @@ def test_expected_values_are_nowhere_the_sample_can_look(pool):
     assert r.codes == [F, F], r.stderr_tail
     # the same search does find the value when the test runs in the sample's process (so it can look)
     inproc = pool.assert_job(prog, tests[:1], "", trust=[IN_PROCESS])
-    assert pool.map_jobs([inproc])[0].codes == [P]
+    assert inproc_pool.map_jobs([inproc])[0].codes == [P]
     io = pool.run_io(SEARCHER + "print(search(r'cpsecret[0-9a-f]{16}') or 'nothing found')\n", ["x\n"], [token])
     assert io.codes == [F]
 

@@ -261,6 +261,65 @@ def _tamper():
 """
 
 
+# files a writer cannot reopen (created read-only: no chmod needed, the mode is given at creation; a FIFO; a
+# directory) in every writable directory, under the pids near its own (whatever a counter names its output by);
+# then a umask under which whatever is created next is unwritable
+PLANTER = """
+import os
+
+def _writable(path, dirs):
+    if path not in dirs and os.path.isdir(path) and os.access(path, os.W_OK):
+        dirs.append(path)
+
+def _plant():
+    me = os.getpid()
+    dirs = []
+    tops = ("/tmp", "/var/tmp", "/dev/shm", os.getcwd(), os.path.dirname(os.getcwd()), os.path.expanduser("~"))
+    for top in tops:
+        for root, subdirs, files in os.walk(top):
+            if root.count("/") > 4:
+                subdirs[:] = []
+            _writable(root, dirs)
+    # directories that cannot be listed are found by name: every path the command lines, environment and open
+    # files of this process, its parent and init mention (and the folders above them), and guesses
+    words = []
+    for source in ("/proc/self/cmdline", "/proc/self/environ", "/proc/%d/cmdline" % os.getppid(), "/proc/1/cmdline"):
+        try:
+            with open(source, "rb") as fh:
+                words += fh.read().replace(b"=", b"\\0").split(b"\\0")
+        except OSError:
+            pass
+    try:
+        words += [os.readlink("/proc/self/fd/" + fd).encode() for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        pass
+    for word in words:
+        path = word.decode("utf-8", "replace")
+        while path.startswith("/") and len(path) > 1:
+            _writable(path, dirs)
+            path = os.path.dirname(path)
+    for top in tops:
+        for name in ("counts", "count", "counter", "cachegrind", "callgrind", "valgrind", "profile", "out",
+                     "output", "measure", "timing", "stats", "ir", "perf"):
+            _writable(os.path.join(top, name), dirs)
+    for d in dirs[:40]:
+        for name in ("%d", "cachegrind.out.%d", "callgrind.out.%d"):
+            p = os.path.join(d, name % me)
+            try:
+                if KIND == "read-only":
+                    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                    os.write(fd, b"events: Ir\\nsummary: 1\\n")
+                    os.close(fd)
+                elif KIND == "fifo":
+                    os.mkfifo(p, 0o666)
+                else:
+                    os.mkdir(p, 0o700)
+            except OSError:
+                pass
+    os.umask(0o777)
+"""
+
+
 def _then_naive(attack: str, name: str) -> str:
     """``attack`` once, on the first call, then the honest naive fib (the slow program of the attacks)."""
     return attack + (
@@ -272,6 +331,7 @@ def _then_naive(attack: str, name: str) -> str:
 
 REPORTER = _then_naive(REPORTER, "_forge")
 TAMPERER = _then_naive(TAMPERER, "_tamper")
+PLANTERS = [_then_naive(f"KIND = {kind!r}\n" + PLANTER, "_plant") for kind in ("read-only", "fifo", "directory")]
 
 NATIVE_CODE_PROBE = """
 import importlib
@@ -300,12 +360,12 @@ def test_count_hostile_samples_never_below_their_honest_cost_and_neighbours_unch
     alone = _count([NAIVE, ITERATIVE], repeats=1)
     honest = alone["cost"][0]
     assert honest > 50 * alone["cost"][1] > 0
-    r = _count([CACHER, REPORTER, TAMPERER, NAIVE, ITERATIVE], repeats=3)
-    for i, name in enumerate(("cacher", "reporter", "tamperer")):
+    r = _count([CACHER, REPORTER, TAMPERER, *PLANTERS, NAIVE, ITERATIVE], repeats=3)
+    for i, name in enumerate(("cacher", "reporter", "tamperer", "read-only", "fifo", "directory")):
         cost = r["cost"][i]
         assert cost is None or cost >= 0.9 * honest, (name, cost, honest)
     assert r["cost"][0] is not None and r["runtime_cov"][0] == 0.0  # every counted run of the cacher starts cold
-    assert r["cost"][3:] == alone["cost"]  # the neighbours' counts are exactly what they are alone
+    assert r["cost"][6:] == alone["cost"]  # the neighbours' counts are exactly what they are alone
 
 
 @needs_valgrind

@@ -11,8 +11,8 @@ Inputs and outputs are ``code_eval``'s: ``predictions`` (candidate programs per 
 mean}`` for every k no larger than every problem's candidate count, and ``results[problem] =
 [(candidate index, {"task_id", "completion_id", "passed", "result", "trust"}), ...]``; ``trust`` says whether
 the test program was judged outside the candidate's process (``judged``) or had to run inside it
-(``in-process``: a test that needs the candidate's own types; such a verdict is forgeable, see
-``codepref.execution.trust``).
+(``in-process``: a test that needs the candidate's own types; not run, an error, unless the config's
+``in_process_tests`` is set, and then its verdict is forgeable; see ``codepref.execution.trust``).
 """
 
 from __future__ import annotations

@@ -56,6 +56,14 @@ class ExecutionConfig:
     stderr_tail_bytes: int = field(
         default=2048, metadata={"help": "Bytes of stderr kept per sample for debugging (the last ones)."}
     )
+    in_process_tests: bool = field(
+        default=False,
+        metadata={
+            "help": "Run ground-truth tests that need the sample's own types (isinstance/except with a class the "
+            "sample defines; trust level in-process) inside the sample's process, where the sample can forge their "
+            "verdict. Default off: such a test is not run and counts as an error for every sample."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.isolation not in ("auto", "full", "process", "none"):

@@ -163,6 +163,7 @@ class WorkerPool:
             max_open_files=int(cfg.max_open_files),
             max_processes=int(cfg.max_processes),
             tail_bytes=int(cfg.stderr_tail_bytes),
+            in_process=bool(cfg.in_process_tests),
             preimport=host.PREIMPORT,
             extra=self._extra(tmp_root, index),
         )

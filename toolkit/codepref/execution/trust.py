@@ -6,8 +6,10 @@ values: functions and classes of the sample are called there, its objects stay t
 What cannot work that way is a test that needs the sample's *types* in the judge: ``isinstance(x, C)``,
 ``except C``, ``pytest.raises(C)`` with a name the sample defines, or a comparison with a class the
 problem's reference solution defines or with a freshly built instance of one (``f() == Point(1, 2)``).
-Such a unit runs with the program in one fresh process, which reports its verdict itself: trust level
-``in-process`` (recorded per test in ``test_trust``).
+Such a unit has trust level ``in-process`` (recorded per test in ``test_trust``). By default it is not run
+(an error for every sample): a verdict reached in the sample's process is the sample's to write. With
+``ExecutionConfig.in_process_tests`` it runs with the program in one fresh process, which reports its
+verdict itself.
 
 The level is decided from the test's code, the problem's setup and its reference solution only, never
 from a sample, so a sample cannot move its own tests into its process. Model-written tests

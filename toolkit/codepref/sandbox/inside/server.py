@@ -9,7 +9,8 @@ Per job the server (trusted; it runs neither sample nor test code) asks the zygo
     process (runs the tests, calling into the sample); the judge reports one verdict per unit. Tests go
     to the judge over its own channel; the sample's process never holds them. Model-written tests
     (``untrusted``) get a fresh pair per unit, so one test decides only its own verdict. Units whose
-    trust level is ``in-process`` run with the program in one fresh process that reports its own verdict.
+    trust level is ``in-process`` are errors, not run, unless the settings allow ``in_process``: then each
+    runs with the program in one fresh process that reports its own verdict.
   * stdin/stdout jobs: a sample process per input; its exit status and stdout come here, and the
     expected output, which never leaves this process, is compared here.
 Deadlines (wall clock, per unit and for loading the program) are kept here, from when this process
@@ -40,6 +41,10 @@ from settings import SandboxSettings  # noqa: E402
 
 PASS, FAIL, ERROR, TIMEOUT, SYNTAX, KILLED = range(6)
 IN_PROCESS = "in-process"
+NOT_RUN_IN_PROCESS = (
+    b"test %d needs the sample's own types (trust level in-process) and was not run: a verdict reached in the "
+    b"sample's process is the sample's to forge (in_process_tests=true runs it there)\n"
+)
 _JUDGE_CODES = (PASS, FAIL, ERROR, KILLED)
 _REPLY_TIMEOUT = 30.0
 WARM_COUNTED_RUNS = 2  # counted runs of an empty program when the counting zygote starts (the last one counts)
@@ -241,6 +246,10 @@ class Hub:
         i = 0
         try:
             while i < n:
+                if trust[i] == IN_PROCESS and not untrusted and not self.s.in_process:
+                    self.tails.append(NOT_RUN_IN_PROCESS % i)
+                    codes[i], i = ERROR, i + 1
+                    continue
                 if trust[i] == IN_PROCESS and not untrusted:
                     if pair is not None:
                         self._end_pair(pair, True)
@@ -544,15 +553,22 @@ class Hub:
 
     def _profile_total(self, pid: int) -> int | None:
         """The total valgrind wrote for process ``pid`` (the last ``summary:`` line of its file, read without
-        following links), removing the file; None when there is none."""
+        following links or blocking), removing the file; None when there is none.
+
+        valgrind truncates and rewrites the file at the process's exit, or, when it cannot open it for
+        writing, prints an error and writes nothing: then the file holds whatever the process put there. So
+        only a regular file, with one link, owned by the counted uid and writable by its owner (valgrind ran
+        as that owner and could open it) is valgrind's; a file the process created read-only (the mode is set
+        at creation, no chmod needed), a FIFO or a directory is no count."""
         path = os.path.join(self._count_dir(), str(pid))
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
+            owner = self.s.sample_uid if self.s.sample_uid is not None else os.geteuid()
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != owner or not st.st_mode & stat.S_IWUSR:
                 return None
             tail = os.pread(fd, 4096, max(0, st.st_size - 4096))
         finally:

@@ -28,6 +28,9 @@ class SandboxSettings(NamedTuple):
     max_open_files: int = 256
     max_processes: int = 64
     tail_bytes: int = 2048  # stderr kept per process
+    # run ground-truth units that need the sample's own types (trust level in-process) in the sample's process;
+    # off: such a unit is not run and is an error (a verdict reached there is the sample's to forge)
+    in_process: bool = False
     preimport: tuple[str, ...] = ()  # standard modules imported once before forking (children get them free)
     extra: dict = {}  # launcher-specific values (e.g. the timing stage's); never mutated
 
