@@ -56,11 +56,14 @@ of one problem's samples, not across problems.
 rotates every round), ``warmup_rounds`` first; ``runtime_ns`` = median CPU time per run,
 ``runtime_ratio`` = median over rounds of (candidate's time / the round's geometric mean over
 candidates, or the first candidate), ``runtime_cov`` = CoV of those per-round ratios (shared machine
-noise cancels in the ratio). A candidate whose run fails is dropped from its own measurement only.
+noise cancels in the ratio). The reference is made of the candidates themselves: a candidate's own runtime
+moves its neighbours' ratios, and one whose time swings from run to run can make them unstable (null);
+``runtime_ns`` (its own median) is its own. Mode ``count`` (the default) has no such coupling. A
+candidate whose run fails is dropped from its own measurement only.
 
-One bad sample stays one bad sample: a crash, a hang (the server's wall-clock deadline), a wrong
-answer or a malformed message marks that sample's timing null (``timing_stable`` False) with the reason
-in the log, and changes no other sample's measurement.
+One bad sample stays one bad sample (in ``interleaved`` mode: see above): a crash, a hang (the
+server's wall-clock deadline), a wrong answer or a malformed message marks that sample's timing null
+(``timing_stable`` False) with the reason in the log, and changes no other sample's measurement.
 """
 
 from .config import MODES, TimingConfig
