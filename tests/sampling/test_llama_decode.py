@@ -26,12 +26,13 @@ def _model(kind: str = "llama", seed: int = 0, **extra):
         num_key_value_heads=2,  # grouped-query: 3 query heads per key/value head
         max_position_embeddings=512,
     )
+    shape.update(extra)
     if kind == "llama":
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**shape, **extra))
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**shape))
     elif kind == "qwen2":  # biases on q/k/v
-        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**shape, **extra))
+        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**shape))
     elif kind == "mistral":
-        model = transformers.MistralForCausalLM(transformers.MistralConfig(**shape, sliding_window=None, **extra))
+        model = transformers.MistralForCausalLM(transformers.MistralConfig(**shape, sliding_window=None))
     else:
         raise ValueError(kind)
     with torch.no_grad():  # random non-zero biases and norm weights, so a missing one shows
@@ -93,6 +94,9 @@ def test_one_sample_per_prompt_and_one_prompt_many_samples():
     model = _model("llama", seed=3)
     _check(model, [[1, 2, 3], [4, 5, 6, 7, 8]], k=1, steps=6, drops={})  # greedy-style calls
     _check(model, [[9]], k=5, steps=6, drops={2: lambda r: r in (1, 4)})  # a one-token prompt, n > 1
+    # multi-head attention (one query head per key/value head) and a head_dim other than hidden / heads
+    _check(_model("llama", seed=5, num_key_value_heads=6), [[1, 2], [3, 4, 5]], k=2, steps=5, drops={})
+    _check(_model("llama", seed=6, head_dim=16), [[1, 2, 3]], k=3, steps=5, drops={1: lambda r: r != 0})
 
 
 def test_bfloat16_logits_close_to_transformers():
