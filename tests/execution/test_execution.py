@@ -55,6 +55,11 @@ def test_config_fields_are_documented():
         ("1000001", "1000000", 1e-6, True),
         ("abc", "abd", 1e-3, False),
         ("nan", "nan", 1e-3, True),
+        ("12345", "inf", 1e-6, False),  # no tolerance around infinity (tol * inf would accept any number)
+        ("12345", "1e400", 1e-6, False),
+        ("-1", "-Infinity", 1e-6, False),
+        ("inf", "1e400", 1e-6, True),
+        ("1e400", "inf", None, False),  # without a tolerance tokens compare as text
         ("", "", None, True),
     ],
 )

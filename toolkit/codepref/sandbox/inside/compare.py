@@ -19,8 +19,8 @@ def _num(tok: str) -> float | None:
 def outputs_match(actual: str, expected: str, float_tolerance: float | None = None) -> bool:
     """True when ``actual`` and ``expected`` have the same whitespace-separated tokens.
 
-    With ``float_tolerance``, two numeric tokens also match when they differ by at most the tolerance,
-    absolutely or relative to the expected value.
+    With ``float_tolerance``, two finite numeric tokens also match when they differ by at most the tolerance,
+    absolutely or relative to the expected value; an infinite one matches only the same infinity.
     """
     got, want = actual.split(), expected.split()
     if len(got) != len(want):
@@ -33,6 +33,10 @@ def outputs_match(actual: str, expected: str, float_tolerance: float | None = No
         gv, wv = _num(g), _num(w)
         if gv is None or wv is None:
             return False
+        if math.isinf(gv) or math.isinf(wv):  # no tolerance around infinity: inf <= tol * inf holds for any gv
+            if gv != wv:
+                return False
+            continue
         diff = abs(gv - wv)
         if not (diff <= float_tolerance or diff <= float_tolerance * abs(wv)):
             return False
