@@ -126,6 +126,42 @@ def test_exceptions_mutation_callbacks_objects_and_globals(pool):
     assert pool.run_asserts(prog, tests).codes == [P] * 10 + [F]
 
 
+def test_arguments_change_as_they_would_in_one_process(pool):
+    """The test's own lists, dicts and sets change when the sample changes them: in the call, before it raises,
+    later through a reference it kept, while the test iterates a generator, and inside (a test's alias to an
+    inner list sees the change). Each program is checked against running test and program in one process."""
+    prog = (
+        "def evens(xs):\n    xs.clear()\n    yield 2\n    yield 4\n"
+        "def boom(xs):\n    xs.clear()\n    raise ValueError('no')\n"
+        "class Acc:\n    def __init__(self, xs):\n        self.xs = xs\n"
+        "    def go(self):\n        self.xs.append(99)\n        return 1\n"
+        "def make(xs):\n    return Acc(xs)\n"
+        "def grow(m):\n    m[0].append(5)\n    m.append([7])\n"
+        "def tag(d, s):\n    d['k'].add(3)\n    s.discard(1)\n"
+        "def pure(xs):\n    return sorted(xs)\n"
+    )
+    tests = [
+        "xs = [4, 3, 2, 1]\nassert list(evens(xs)) == [2, 4]\nassert xs == [4, 3, 2, 1]",
+        "xs = [1, 2, 3]\ntry:\n    boom(xs)\nexcept ValueError:\n    pass\nassert xs == [1, 2, 3]",
+        "xs = []\na = make(xs)\nassert a.go() == 1\nassert xs == []",
+        "m = [[1]]\nrow = m[0]\ngrow(m)\nassert row == [1]",
+        "m = [[1]]\nrow = m[0]\ngrow(m)\nassert row == [1, 5] and m == [[1, 5], [7]] and m[0] is row",
+        "d, s = {'k': {1}}, {1, 2}\ninner = d['k']\ntag(d, s)\nassert inner == {1, 3} and s == {2}",
+        "xs = [3, 1]\nfor _ in range(50):\n    assert pure(xs) == [1, 3]\nassert xs == [3, 1]",
+    ]
+    expected = []
+    for test in tests:  # the same test and program in one process: the reference semantics
+        ns: dict = {}
+        exec(prog, ns)
+        try:
+            exec(test, ns)
+            expected.append(P)
+        except AssertionError:
+            expected.append(F)
+    assert expected == [F, F, F, F, P, P, P]
+    assert pool.run_asserts(prog, tests).codes == expected
+
+
 def test_builtin_named_entry_point_and_standard_modules(pool):
     prog = "import sys\ndef sum(a, b):\n    return a * b\ndef size(x):\n    return sys.getsizeof(x)\n"
     tests = ["assert sum(2, 5) == 10", "assert size((1, 2)) == sys.getsizeof((1, 2))"]

@@ -9,9 +9,10 @@ Test code runs here against a namespace whose unknown globals are looked up in t
 a function of the sample becomes a :class:`Remote` whose calls send the arguments as plain data and
 receive the return value as plain data (``wire``); an object that is not plain data stays in the
 sample's process and is refused by every comparison (:class:`NotPlainValue`, the test fails); an
-iterator becomes a :class:`RemoteIterator`; an exception crosses as its type name; arguments the sample
-mutated in place are copied back. Builtins, the problem's setup (its trusted helpers) and standard
-modules are the judge's own, so ``==``, ``abs``, ``math.isclose`` and ``sorted`` are never the sample's.
+iterator becomes a :class:`RemoteIterator`; an exception crosses as its type name; the test's lists, dicts
+and sets the sample changes are changed here in place after every answer (:func:`_sync`). Builtins,
+the problem's setup (its trusted helpers) and standard modules are the judge's own, so ``==``, ``abs``,
+``math.isclose`` and ``sorted`` are never the sample's.
 """
 
 from __future__ import annotations
@@ -213,6 +214,37 @@ class RemoteIterator:
         return self.__next__()
 
 
+_MUTABLE = (list, dict, set)
+
+
+def _sync(target: object, new: object) -> None:
+    """Make ``target`` (a list, dict or set of the test) equal to ``new`` in place, keeping the identity of
+    inner lists, dicts and sets where the new state has one of the same kind at the same place (a test's
+    alias to ``m[0]`` sees ``m[0].append(5)``). Nothing is done when the kinds differ: a call cannot change
+    the type of its caller's object."""
+    if isinstance(target, list) and type(new) is list:
+        for i in range(min(len(target), len(new))):
+            old, value = target[i], new[i]
+            if isinstance(old, _MUTABLE) and type(value) is type(old) and old is not target:
+                _sync(old, value)
+            else:
+                target[i] = value
+        del target[len(new) :]
+        target.extend(new[len(target) :])
+    elif isinstance(target, dict) and type(new) is dict:
+        for key in [k for k in target if k not in new]:
+            del target[key]
+        for key, value in new.items():
+            old = target.get(key)
+            if isinstance(old, _MUTABLE) and type(value) is type(old) and old is not target:
+                _sync(old, value)
+            else:
+                target[key] = value
+    elif isinstance(target, set) and type(new) is set:
+        target.intersection_update(new)
+        target.update(new)
+
+
 class Conn:
     """The judge's end of the channel to the sample's process."""
 
@@ -224,6 +256,8 @@ class Conn:
         self.load_failed: int | None = None
         self.pending = 0  # hello/reset requests sent whose answers are not read yet
         self.requests: list[bytes] | None = None  # the conversation, when recorded (counted runs)
+        self.watch: dict[int, object] = {}  # mutable arguments passed to the sample (this unit), by id
+        self.watch_ids: dict[int, int] = {}  # id() of such an argument -> its id (one id per object)
         self.replies: list[list] = []
 
     def _queue(self, msg: list) -> None:
@@ -234,9 +268,11 @@ class Conn:
 
     def send_nowait(self, msg: list) -> None:
         """Queue ``msg``; it leaves with the next request, and its answer (``loaded``/``failed``) is read
-        before that request's."""
+        before that request's. A (re)load starts a unit: the arguments watched for the last one are let go."""
         self._queue(msg)
         self.pending += 1
+        self.watch.clear()
+        self.watch_ids.clear()
 
     def settle(self) -> None:
         """Read the answers still owed (raises as ``request`` does)."""
@@ -297,6 +333,9 @@ class Conn:
             except wire.Refused:  # oversized or malformed: the channel cannot be trusted to be in step
                 self.broken = wire.FAIL
                 raise _Broken from None
+            if reply[0] == "chg" and len(reply) == 3 and type(reply[1]) is list and type(reply[2]) is list:
+                self._apply(reply[1])
+                reply = reply[2]
             if reply[0] == "cb":
                 self._callback(reply)
                 continue
@@ -318,27 +357,32 @@ class Conn:
         raise NotPlainValue("malformed answer from the sample")
 
     def call(self, ref: list, args: tuple, kwargs: dict):
-        reply = self.request(
-            ["call", ref, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]]
-        )
-        value = self.result(reply)
-        changes = reply[2] if len(reply) > 2 and type(reply[2]) is list else []
+        watched = [[k, self._watch(a)] for k, a in [*enumerate(args), *kwargs.items()] if isinstance(a, _MUTABLE)]
+        tree_args = [self.tree(a) for a in args]
+        tree_kwargs = [[k, self.tree(v)] for k, v in kwargs.items()]
+        return self.result(self.request(["call", ref, tree_args, tree_kwargs, watched]))
+
+    def _watch(self, obj: object) -> int:
+        """The id under which the sample reports changes to ``obj`` (a list, dict or set of the test)."""
+        wid = self.watch_ids.get(id(obj))
+        if wid is None or self.watch.get(wid) is not obj:
+            wid = len(self.watch) + 1
+            self.watch[wid], self.watch_ids[id(obj)] = obj, wid
+        return wid
+
+    def _apply(self, changes: list) -> None:
+        """The sample's changes to arguments it was passed, made to the test's own objects in place."""
         for change in changes:
-            if type(change) is not list or len(change) != 2:
+            if type(change) is not list or len(change) != 2 or type(change[0]) is not int:
                 continue
-            key, new = change[0], self.value(change[1])
-            if type(key) is int and 0 <= key < len(args):
-                target = args[key]
-            elif type(key) is str and key in kwargs:
-                target = kwargs[key]
-            else:
+            target = self.watch.get(change[0])
+            if target is None:
                 continue
-            if type(target) is list and type(new) is list:
-                target[:] = new
-            elif type(target) in (dict, set) and type(new) is type(target):
-                target.clear()
-                target.update(new)
-        return value
+            try:
+                new = self.value(change[1])
+            except NotPlainValue:
+                continue
+            _sync(target, new)
 
     def lookup(self, name: str):
         reply = self.request(["get", name])

@@ -27,6 +27,7 @@ import types
 from builtins import (  # noqa: UP029
     BaseException,
     StopIteration,
+    dict,
     exec,
     getattr,
     hasattr,
@@ -39,9 +40,9 @@ from builtins import (  # noqa: UP029
     min,
     next,
     range,
+    set,
     str,
     type,
-    zip,
 )
 
 import confine
@@ -132,6 +133,10 @@ def _warm_harness() -> None:
     os.close(null)
 
 
+# sys.getrefcount of a watched argument nothing but the watch holds (the entry's list, the call's argument)
+_WATCH_ONLY_REFS = 2
+
+
 def _exc_reply(exc: BaseException) -> list:
     try:
         names = [c.__name__ for c in type(exc).__mro__][:16]
@@ -166,11 +171,17 @@ class Server:
         self.failed: list | None = None
         self.ns: dict = {}
         self.loaded = False
+        # the judge's mutable arguments (lists, dicts, sets) this unit received, by the judge's id: [object, its
+        # last state sent]; after every answer the changed ones go back, so the judge's own objects change as
+        # they would in one process (in the call, after it raised, later through a kept reference, inside
+        # a generator the judge iterates)
+        self.watch: dict[int, list] = {}
 
     def load(self) -> None:
         """Run the program in a fresh module (each test unit starts from one)."""
         self.loaded = True
         self.objs.clear()
+        self.watch.clear()
         if not self.timed:  # an armed CPU timer makes the process CPU clock tick-granular: not in timed runs
             confine.cpu_budget(self.cpu)
         random.seed(0)  # a sample that draws random numbers gives the same answers every run
@@ -226,7 +237,8 @@ class Server:
         return wire.loads(self.chan.recv())
 
     def callback(self, cid: int, args: tuple, kwargs: dict):
-        self.send(["cb", cid, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]])
+        request = ["cb", cid, [self.tree(a) for a in args], [[k, self.tree(v)] for k, v in kwargs.items()]]
+        self.send(self._with_changes(request))
         self.chan.flush()
         while True:
             msg = self.recv()
@@ -264,28 +276,44 @@ class Server:
         if self.failed:
             return self.failed
         try:
-            return self._dispatch(op, msg)
+            reply = self._dispatch(op, msg)
         except wire.Refused as exc:
-            return ["bad", str(exc)]
+            reply = ["bad", str(exc)]
         except BaseException as exc:  # noqa: BLE001 - the sample's exception is its answer
             confine.log_exc(op, exc)
-            return _exc_reply(exc)
+            reply = _exc_reply(exc)
+        return self._with_changes(reply)
+
+    def _with_changes(self, reply: list) -> list:
+        """``reply``, preceded by the watched arguments whose state changed: ``["chg", [[id, state], ...], reply]``.
+        An argument only the watch still holds cannot change again: it is sent a last time if changed, then dropped."""
+        if not self.watch:
+            return reply
+        changes = []
+        for wid, entry in list(self.watch.items()):
+            try:
+                tree = self.tree(entry[0])
+                data = wire.dumps(tree)
+            except BaseException:  # noqa: BLE001 - a state that cannot cross is not sent
+                continue
+            if data != entry[1]:
+                entry[1] = data
+                changes.append([wid, tree])
+            if sys.getrefcount(entry[0]) <= _WATCH_ONLY_REFS:
+                del self.watch[wid]
+        return ["chg", changes, reply] if changes else reply
 
     def _call(self, msg: list) -> list:
         fn = self.value(msg[1])
         args = [self.value(a) for a in msg[2]]
         kwargs = {str(k): self.value(v) for k, v in msg[3]}
-        watched = [(i, a) for i, a in enumerate(args) if type(a) in (list, dict, set)]
-        watched += [(k, a) for k, a in kwargs.items() if type(a) in (list, dict, set)]
-        before = [wire.dumps(self.tree(a)) for _, a in watched]
-        result = fn(*args, **kwargs)
-        out = self.tree(result)
-        changes = []
-        for (key, a), old in zip(watched, before, strict=True):
-            t = self.tree(a)
-            if wire.dumps(t) != old:
-                changes.append([key, t])
-        return ["ok", out, changes]
+        for pair in msg[4] if len(msg) > 4 and type(msg[4]) is list else ():  # [argument key, the judge's id]
+            if type(pair) is list and len(pair) == 2 and type(pair[1]) is int:
+                key, wid = pair
+                a = args[key] if type(key) is int and 0 <= key < len(args) else kwargs.get(key)
+                if type(a) in (list, dict, set):
+                    self.watch[wid] = [a, wire.dumps(self.tree(a))]
+        return ["ok", self.tree(fn(*args, **kwargs))]
 
     def _dispatch(self, op: str, msg: list) -> list:
         if op == "get":
