@@ -308,7 +308,8 @@ class TransformersSteps:
 
         self.model, self.pad_id = model, pad_id
         # transformers >= 5 names the KV cache argument and output `cache` (`past_key_values` before)
-        self.kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.params = inspect.signature(model.forward).parameters
+        self.kw = "cache" if "cache" in self.params else "past_key_values"
 
     def start(self, prompts: list[list[int]], k: int) -> Any:
         import torch
@@ -317,13 +318,9 @@ class TransformersSteps:
         ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        # the LM head on the last position only, where the model's forward takes logits_to_keep
+        keep = {"logits_to_keep": 1} if "logits_to_keep" in self.params else {}
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **keep)
         self.cache = getattr(out, self.kw)
         self.cache.batch_repeat_interleave(k)
         self.mask = mask.repeat_interleave(k, 0)
