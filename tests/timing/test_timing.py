@@ -262,7 +262,7 @@ def _tamper():
 
 
 # files a writer cannot reopen (created read-only: no chmod needed, the mode is given at creation; a FIFO; a
-# directory) in every writable directory, under the pids near its own (whatever a counter names its output by);
+# directory) in every writable directory, under its own pid as a counter may name its output;
 # then a umask under which whatever is created next is unwritable
 PLANTER = """
 import os

@@ -165,14 +165,13 @@ class TransformersBackend(GenerationBackend):
     def identity(self) -> dict:
         """What decides the samples besides the config: the engine, the model, the dtype it runs in and the
         implementation of its forward pass (their arithmetic differs in rounding)."""
-        self._steps()
         return {
             "backend": self.name,
             "model": self.model_id,
             "revision": self.revision,
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "threads": self.threads,
-            "forward": "llama_decode" if self._llama else "transformers",
+            "forward": "llama_decode" if self._decoder() else "transformers",
         }
 
     def render(self, prompt: Prompt) -> str:
@@ -248,12 +247,16 @@ class TransformersBackend(GenerationBackend):
     def close(self) -> None:
         self._llama = None  # its prepacked weights (a copy of the model's linear layers)
 
+    def _decoder(self) -> Any:
+        """This model's :class:`.LlamaDecoder` (built on first use), or None."""
+        if self._llama is None:
+            self._llama = llama_decoder(self.model) or False
+        return self._llama or None
+
     def _steps(self) -> Any:
         """The forward pass of a call: :class:`.LlamaDecoder` for a Llama-architecture model on CPU, else the
         model's own forward over transformers' cache (:class:`TransformersSteps`)."""
-        if self._llama is None:
-            self._llama = llama_decoder(self.model) or False
-        return self._llama or TransformersSteps(self.model, self.tokenizer.pad_token_id)
+        return self._decoder() or TransformersSteps(self.model, self.tokenizer.pad_token_id)
 
     def _stopped(self, toks: list[int], params: GenerationParams, cache: dict[int, str], row: int) -> bool:
         """Whether a sequence hit a stop string or (chat code) closed its code fence."""
@@ -319,8 +322,8 @@ class TransformersSteps:
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding
         # the LM head on the last position only, where the model's forward takes logits_to_keep
-        keep = {"logits_to_keep": 1} if "logits_to_keep" in self.params else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **keep)
+        last = {"logits_to_keep": 1} if "logits_to_keep" in self.params else {}
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **last)
         self.cache = getattr(out, self.kw)
         self.cache.batch_repeat_interleave(k)
         self.mask = mask.repeat_interleave(k, 0)

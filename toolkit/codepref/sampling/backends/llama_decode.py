@@ -48,10 +48,7 @@ def llama_decoder(model: Any) -> LlamaDecoder | None:
         return None
     if getattr(config, "pretraining_tp", 1) != 1:
         return None
-    linears = [model.lm_head]
-    for layer in layers:
-        attn, mlp = layer.self_attn, layer.mlp
-        linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+    linears = _linears(model)
     modules = [*linears, inner.embed_tokens, inner.norm, *(m for layer in layers for m in layer.modules())]
     if type(inner.embed_tokens) is not torch.nn.Embedding:  # e.g. a scaled embedding
         return None
@@ -60,6 +57,15 @@ def llama_decoder(model: Any) -> LlamaDecoder | None:
     ):  # a hook (e.g. accelerate's offloading) would be skipped
         return None
     return LlamaDecoder(model)
+
+
+def _linears(model: Any) -> list[Any]:
+    """The LM head and every layer's projections: the linear layers the decoder runs."""
+    out = [model.lm_head]
+    for layer in model.model.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        out += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+    return out
 
 
 def _rms_norm(hidden: Any, weight: Any, eps: float) -> Any:
@@ -167,13 +173,10 @@ class LlamaDecoder:
 
     def __init__(self, model: Any, pack: bool | None = None) -> None:
         """``pack``: prepack the weights for oneDNN (None: when a copy fits in half the available memory)."""
-        from torch.nn import Linear
-
         inner, config = model.model, model.config
-        self.model, self.embed, self.rotary = model, inner.embed_tokens.weight, inner.rotary_emb
+        self.embed, self.rotary = inner.embed_tokens.weight, inner.rotary_emb
         self.norm = (inner.norm.weight, inner.norm.variance_epsilon)
-        linears = [model.lm_head, *(m for layer in inner.layers for m in layer.modules() if isinstance(m, Linear))]
-        pack = _can_pack(linears) if pack is None else pack
+        pack = _can_pack(_linears(model)) if pack is None else pack
         self.head = _Linear([model.lm_head], pack)
         first = inner.layers[0].self_attn
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads

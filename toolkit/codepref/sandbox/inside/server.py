@@ -246,11 +246,11 @@ class Hub:
         i = 0
         try:
             while i < n:
-                if trust[i] == IN_PROCESS and not untrusted and not self.s.in_process:
-                    self.tails.append(NOT_RUN_IN_PROCESS % i)
-                    codes[i], i = ERROR, i + 1
-                    continue
                 if trust[i] == IN_PROCESS and not untrusted:
+                    if not self.s.in_process:
+                        self.tails.append(NOT_RUN_IN_PROCESS % i)
+                        codes[i], i = ERROR, i + 1
+                        continue
                     if pair is not None:
                         self._end_pair(pair, True)
                         pair = None
